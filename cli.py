@@ -1,0 +1,244 @@
+"""The `zoo` command line. Heavy modules (torch, lightning, onnx, gradio) are imported inside commands,
+so `zoo --help` is instant. `zoo train MODEL` options are generated from each model's typed config."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
+from typer.exceptions import Abort as TyperAbort
+from typer.exceptions import Exit as TyperExit
+from rich.console import Console
+from rich.table import Table
+
+from zoo.errors import ZooError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(name="zoo", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+                  help="A deployable model zoo: train paper models, export to ONNX/Keras, benchmark, push to the Hub, demo.")
+
+# Modules that add their commands to `app` through a `register(app)` function (kept light to import).
+COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_commands", "demos.commands"]
+
+
+@app.command("list")
+def list_models() -> None:
+    """Table of the zoo's models: task, input, default data set, parameters."""
+    from zoo import registry
+
+    table = Table(title="zoo models")
+    for col in ("model", "task", "input", "default data", "parameters", "paper metric"):
+        table.add_column(col)
+    for name in registry.names():
+        spec = registry.create(name)
+        params = sum(p.numel() for p in spec.build_model().parameters())
+        inputs = ", ".join(f"{t.name} {tuple(t.shape)}" for t in spec.inputs())
+        table.add_row(name, spec.task, inputs, spec.default_data, f"{params:,}", spec.primary_metric)
+    console.print(table)
+
+
+@app.command("info")
+def info(model: str = typer.Argument(..., help="Model name (see `zoo list`).")) -> None:
+    """What a model is, its paper, inputs/outputs and every config option with its default."""
+    from zoo import registry
+
+    spec = registry.create(model)
+    console.print(f"[bold]{spec.name}[/] — {spec.summary}\n[dim]{spec.paper}[/]\n")
+    console.print(f"task: {spec.task}   default data: {spec.default_data}   headline metric: {spec.primary_metric}")
+    for kind, tensors in (("input", spec.inputs()), ("output", spec.outputs())):
+        for t in tensors:
+            console.print(f"{kind} [cyan]{t.name}[/] {t.dtype}{list(t.shape)}: {t.description}")
+    table = Table(title="config (zoo train options / --config keys)")
+    for col in ("option", "default", "description"):
+        table.add_column(col)
+    for name, fld in type(spec.config).model_fields.items():
+        table.add_row("--" + name.replace("_", "-"), repr(getattr(spec.config, name)), fld.description or "")
+    console.print(table)
+
+
+@app.command("data")
+def list_data() -> None:
+    """The named data sets and whether they work offline."""
+    from zoo.data import CATALOG
+
+    table = Table(title="data sets")
+    for col in ("name", "kind", "offline", "description"):
+        table.add_column(col)
+    for entry in CATALOG.values():
+        table.add_row(entry.name, entry.kind, "yes" if entry.offline else "downloads", entry.description)
+    console.print(table)
+
+
+@app.command("eval")
+def evaluate(source: str = typer.Argument(..., help="Run directory, model.safetensors or hf://OWNER/NAME[@REV]."),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file.")) -> None:
+    """Evaluate a trained model on its held-out split with the paper's metric."""
+    from zoo import artifacts
+    from zoo import io as zio
+
+    art = artifacts.load(source)
+    metrics = art.spec.evaluate(art.predictor())
+    table = Table(title=f"{art.name} — {source}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("recorded at training", justify="right")
+    recorded = art.metrics.get("metrics", {})
+    for key, value in metrics.items():
+        old = recorded.get(key)
+        table.add_row(key, f"{value:.4f}", "" if old is None else f"{old:.4f}")
+    console.print(table)
+    for line in art.spec.eval_report(metrics):
+        console.print(line)
+    if json_out:
+        zio.write_json(json_out, {"model": art.name, "source": source, "metrics": metrics})
+
+
+# -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
+
+RUN_OPTIONS = {"config_file", "out", "run_dir", "resume", "progress"}
+
+
+def _option_parameter(name: str, field: Any) -> inspect.Parameter:
+    """A typer option for one config field; defaults are None so 'given on the command line' is visible."""
+    from zoo.config import field_kind, literal_choices
+
+    flag = "--" + name.replace("_", "-")
+    inner, _ = field_kind(field.annotation)
+    default = field.default
+    shown = ",".join(map(str, default)) if isinstance(default, list) else default
+    help_text = f"{field.description or ''} [default: {shown}]"
+    choices = literal_choices(field.annotation)
+    if inner is bool:
+        option = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=help_text, show_default=False)
+        annotation: Any = Optional[bool]
+    else:
+        if choices:
+            help_text = f"{help_text} (one of: {', '.join(choices)})"
+        annotation = Optional[inner] if inner in (int, float) else Optional[str]  # lists: comma-separated
+        option = typer.Option(None, flag, help=help_text, show_default=False)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+
+
+def _train_command(model_name: str) -> Any:
+    from zoo import registry
+
+    cls = registry.get(model_name)
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("config_file", kw, annotation=Optional[Path],
+                          default=typer.Option(None, "--config", help="YAML file of options (command-line options override it).")),
+        inspect.Parameter("out", kw, annotation=Path, default=typer.Option(Path("runs"), "--out", help="Root folder for run directories.")),
+        inspect.Parameter("run_dir", kw, annotation=Optional[Path], default=typer.Option(None, "--run-dir", help="Exact run directory (default: OUT/MODEL/TIMESTAMP).")),
+        inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
+        inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
+    ]
+    params += [_option_parameter(n, f) for n, f in cls.Config.model_fields.items()]
+
+    def run(**kwargs: Any) -> None:
+        given = {k: v for k, v in kwargs.items() if k not in RUN_OPTIONS and v is not None}
+        _train(model_name, given, kwargs)
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    sub = typer.Typer(pretty_exceptions_enable=False)
+    sub.command(name=model_name, help=f"{cls.summary}\n\n{cls.paper}", short_help=cls.summary)(run)
+    return typer.main.get_command(sub)
+
+
+def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> None:
+    from zoo import registry
+    from zoo.config import load_config
+    from zoo.engine import new_run_dir, train
+
+    command = "zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if Path(sys.argv[0]).name == "zoo" else f"zoo train {model_name}"
+    if opts.get("resume"):
+        from zoo.artifacts import read_config
+
+        run_dir = Path(opts["resume"])
+        if overrides or opts.get("config_file"):
+            raise ZooError("--resume continues with the run's saved config; drop the other options.")
+        name, fields = read_config(run_dir)
+        if name != model_name:
+            raise ZooError(f"{run_dir} is a '{name}' run; resume it with `zoo train {name} --resume {run_dir}`.")
+        if (run_dir / "model.safetensors").exists() and (run_dir / "metrics.json").exists():
+            raise ZooError(f"{run_dir} already finished; start a new run or evaluate it with `zoo eval {run_dir}`.")
+        spec = registry.create(name, fields)
+        resume = True
+    else:
+        cls = registry.get(model_name)
+        config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides)
+        spec = cls(config)
+        run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)
+        resume = False
+    spec.data  # load and validate the data before anything is written  # noqa: B018
+    doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
+    if doc:
+        _print_result(doc, run_dir)
+
+
+def _print_result(doc: dict[str, Any], run_dir: Path) -> None:
+    table = Table(title=f"{doc['model']} — {run_dir}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in doc["metrics"].items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("train seconds", f"{doc['train_seconds']:.0f}")
+    table.add_row("peak memory (MB)", f"{doc['peak_memory_mb']:.0f}")
+    console.print(table)
+    console.print(f"run directory: [bold]{run_dir}[/] (model.safetensors, metrics.json, training_curves.png)")
+
+
+class TrainGroup(TyperGroup):
+    """`zoo train MODEL ...`: lists models without importing them; builds a model's options on demand."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from zoo import registry
+
+        return registry.names()
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return _train_command(cmd_name)
+
+
+train_app = typer.Typer(cls=TrainGroup, no_args_is_help=True,
+                        help="Train a zoo model; `zoo train MODEL --help` lists its options.")
+app.add_typer(train_app, name="train")
+
+
+def build_cli() -> Any:
+    for module in COMMAND_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(app)
+    return typer.main.get_command(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    group = build_cli()
+    try:
+        code = group.main(args=argv, prog_name="zoo", standalone_mode=False)
+    except ZooError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except TyperExit as exc:
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (TyperAbort, KeyboardInterrupt):
+        err_console.print("[bold red]aborted[/]")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

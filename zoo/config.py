@@ -1,0 +1,98 @@
+"""Typed model configs. Every field is a ``zoo train MODEL`` option and a key of ``--config file.yaml``."""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.errors import ZooError
+
+
+class TrainConfig(BaseModel):
+    """Options every zoo model shares: data, optimisation, engine, reproducibility."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    data: str = Field("", description="Data set name (see `zoo data`), or imagefolder:PATH / a CSV path where the model takes one. Empty: the model's default.")
+    data_dir: Path | None = Field(None, description="Where downloadable data sets live (or are downloaded to).")
+    epochs: int = Field(10, ge=1, description="Training epochs.")
+    batch_size: int = Field(64, ge=1, description="Mini-batch size (per process).")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    scheduler: Literal["cosine", "plateau", "none"] = Field("cosine", description="Learning-rate schedule.")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clipping (0 disables).")
+    early_stopping: int = Field(0, ge=0, description="Stop after this many epochs without validation improvement (0 disables).")
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field("auto", description="auto: 16-mixed on CUDA, 32 on CPU.")
+    seed: int = Field(0, description="Seed for weights, splits, sampling and augmentation (runs are deterministic).")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Lightning accelerator.")
+    devices: str = Field("auto", description="Devices per node: 'auto', a count, or a list like '0,1'.")
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, fsdp, ... (multi-node: launch with torchrun).")
+    num_nodes: int = Field(1, ge=1, description="Nodes for multi-node training (with torchrun).")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    checkpoint_every: int = Field(50, ge=0, description="Also save a resumable checkpoint every N optimiser steps (0: only at epoch ends).")
+    init_from: str | None = Field(None, description="Start from these weights: a run directory, a model.safetensors or hf://OWNER/NAME[@REV].")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def field_kind(annotation: Any) -> tuple[Any, bool]:
+    """Strip ``Optional``: return (inner annotation, is_optional)."""
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return annotation, False
+
+
+def load_config(config_cls: type[TrainConfig], *, yaml_path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None, source: str = "options") -> TrainConfig:
+    """Build a validated config from an optional YAML file, then CLI overrides on top."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        values.update(read_yaml_mapping(yaml_path))
+        source = str(yaml_path)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.pop("model", None)  # saved configs carry the model name; it is not a field
+    values.pop("zoo_version", None)
+    try:
+        return config_cls(**values)
+    except ValidationError as exc:
+        raise ZooError(describe_validation_error(exc, source)) from None
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"config file {path} does not exist; pass an existing YAML file to --config.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ZooError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]}); fix its syntax.") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"config file {path} must hold a mapping of option: value, not {type(data).__name__}.")
+    return data
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "config"
+    got = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"unknown config key '{field}' in {source}; remove it (see `zoo info MODEL` for the valid keys)."
+    flag = "--" + field.replace("_", "-")
+    return f"invalid value {got!r} for '{field}' in {source}: {err['msg']}; fix it (option {flag})."
+
+
+def literal_choices(annotation: Any) -> list[str] | None:
+    inner, _ = field_kind(annotation)
+    if get_origin(inner) is Literal:
+        return [str(a) for a in get_args(inner)]
+    return None

@@ -1,0 +1,68 @@
+"""Named data sets. ``load_images(name)`` returns an :class:`ImageDataset`; tabular data sets live in
+``zoo.data.tabular``. Loaders are imported lazily so listing data sets stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    kind: str  # "image" or "tabular"
+    description: str
+    loader: str  # "module:function"; called as loader(data_dir=..., **kwargs)
+    license: str = ""
+    offline: bool = True  # usable with no network
+
+
+CATALOG: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo("omniglot-minimal", "image", "Omniglot minimal background splits (8 alphabets, 242 characters, 20 drawers each), embedded in the package.",
+                    "zoo.data.images:load_omniglot_minimal", "MIT (Brenden Lake)"),
+        DatasetInfo("omniglot", "image", "Full Omniglot (30 background + 20 evaluation alphabets) through torchvision's downloader.",
+                    "zoo.data.images:load_omniglot_full", "MIT (Brenden Lake)", offline=False),
+        DatasetInfo("digits", "image", "scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes).",
+                    "zoo.data.images:load_digits", "CC BY 4.0 (UCI)"),
+        DatasetInfo("mnist", "image", "MNIST 28x28 digits through torchvision's downloader.",
+                    "zoo.data.images:load_mnist", "CC BY-SA 3.0", offline=False),
+        DatasetInfo("imagefolder", "image", "Your own images: imagefolder:PATH with one sub-folder per class.",
+                    "zoo.data.images:load_imagefolder"),
+    ]
+}
+
+
+def resolve_name(spec: str) -> tuple[str, str | None]:
+    """Split ``imagefolder:PATH`` style names into (name, argument)."""
+    if ":" in spec and spec.split(":", 1)[0] in CATALOG:
+        name, arg = spec.split(":", 1)
+        return name, arg
+    return spec, None
+
+
+def info(spec: str) -> DatasetInfo:
+    name, _ = resolve_name(spec)
+    if name not in CATALOG:
+        if Path(spec).suffix.lower() == ".csv":
+            return DatasetInfo(spec, "tabular", "a CSV table", "zoo.data.tabular:load_csv")
+        raise ZooError(f"unknown data set '{spec}'; choose one of: {', '.join(sorted(CATALOG))} (or imagefolder:PATH).")
+    return CATALOG[name]
+
+
+def load(spec: str, *, data_dir: str | Path | None = None, **kwargs: Any) -> Any:
+    """Load data set ``spec`` (a catalog name, ``imagefolder:PATH`` or a CSV path)."""
+    name, arg = resolve_name(spec)
+    entry = info(spec)
+    module_name, func_name = entry.loader.split(":")
+    loader = getattr(importlib.import_module(module_name), func_name)
+    if arg is not None:
+        kwargs["path"] = arg
+    elif entry.loader.endswith(":load_csv"):
+        kwargs["path"] = spec
+    return loader(data_dir=data_dir, **kwargs)

@@ -1,0 +1,284 @@
+"""The training engine: PyTorch Lightning with the callbacks, loggers and resume semantics users expect.
+
+A ``Run`` owns a run directory. Models call ``run.fit_stage(module)`` once per training stage (most
+models have one); the engine gives each stage best/last checkpoints, early stopping, LR monitoring,
+gradient clipping, mixed precision on GPU, CSV + TensorBoard (+ MLflow) logs and rich progress.
+Finished stages are saved as safetensors, so ``--resume`` skips them and continues the interrupted one
+from its last checkpoint (mid-epoch included: batches are a function of the global step).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from zoo import io as zio
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from zoo.registry import ZooModel
+
+RUN_DIR_ENV = "ZOO_RUN_DIR"  # set for child processes that Lightning's DDP launcher spawns
+
+
+class StepLoader:
+    """A train 'loader' that yields step indices; the LightningModule builds each batch from
+    ``(seed, global_step)``. This makes sampling and augmentation a pure function of the step, so a
+    run resumed mid-epoch sees exactly the batches an uninterrupted run would."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self._start = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[int]:
+        start, self._start = self._start, 0
+        yield from range(start, self.steps)
+
+    # Lightning's resumable-loader protocol. The batch content never depends on this state; it only
+    # keeps the epoch the right length after a mid-epoch restart.
+    def state_dict(self) -> dict[str, int]:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        pass
+
+
+def step_generator(seed: int, *keys: int) -> torch.Generator:
+    """A torch generator seeded from (seed, *keys) with no collisions between nearby keys."""
+    entropy = np.random.SeedSequence([seed & 0xFFFFFFFF, *[int(k) & 0xFFFFFFFF for k in keys]])
+    gen = torch.Generator()
+    gen.manual_seed(int(entropy.generate_state(1, dtype=np.uint64)[0] & 0x7FFFFFFFFFFFFFFF))
+    return gen
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
+    """Shuffled mini-batch indices for one epoch of an in-memory data set (a pure function of its args)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    order = order[rank::world]
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def configure_optimizer(module: L.LightningModule, config: Any, monitor: str, mode: str) -> dict[str, Any]:
+    """AdamW with the configured schedule; cosine is stepped per optimiser step with a short warm-up."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.scheduler == "none":
+        return {"optimizer": opt}
+    if config.scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=2)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor, "interval": "epoch"}}
+    total = max(1, int(module.trainer.estimated_stepping_batches))
+    warmup = min(100, total // 20)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def resolve_precision(config: Any) -> str:
+    if config.precision != "auto":
+        return "32-true" if config.precision == "32" else config.precision
+    wants_gpu = config.accelerator in ("auto", "gpu", "cuda")
+    return "16-mixed" if wants_gpu and torch.cuda.is_available() else "32-true"
+
+
+def resolve_devices(devices: str) -> int | str | list[int]:
+    devices = devices.strip()
+    if devices == "auto":
+        return "auto"
+    if "," in devices:
+        return [int(d) for d in devices.split(",") if d.strip()]
+    try:
+        return int(devices)
+    except ValueError:
+        raise ZooError(f"invalid --devices '{devices}'; use auto, a count like 2, or a list like 0,1.") from None
+
+
+def new_run_dir(root: Path, model_name: str) -> Path:
+    """``root/<model>/<timestamp>``; processes of one distributed launch agree on it."""
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        if run_id == "none":
+            raise ZooError("a multi-process launch needs an agreed run directory; pass --run-dir PATH "
+                           "(or launch with `torchrun --standalone`).")
+        return root / model_name / f"ddp-{run_id[:12]}"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / model_name / stamp
+    suffix = 1
+    while path.exists():
+        path = root / model_name / f"{stamp}-{suffix}"
+        suffix += 1
+    return path
+
+
+def is_global_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and (
+        not torch.distributed.is_available() or not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0)
+
+
+@dataclass
+class Run:
+    """One training run and its directory. ``spec`` is the configured ``ZooModel``."""
+
+    dir: Path
+    spec: ZooModel
+    resume: bool = False
+    trainer_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    stage_names: list[str] = field(default_factory=list)
+
+    def stage_dir(self, name: str) -> Path:
+        return self.dir if name == "main" else self.dir / "stages" / name
+
+    def fit_stage(self, module: L.LightningModule, name: str = "main", epochs: int | None = None) -> nn.Module:
+        """Fit ``module`` (which holds the network as ``module.model``); return the best network.
+
+        ``module`` must define ``monitor`` and ``monitor_mode`` (the validation metric to select on).
+        """
+        self.stage_names.append(name)
+        stage_dir = self.stage_dir(name)
+        done_marker = stage_dir / "stage.safetensors"
+        if name != "main" and done_marker.exists():
+            from safetensors.torch import load_file
+
+            module.model.load_state_dict(load_file(done_marker))
+            return module.model.eval()
+
+        config = self.spec.config
+        ckpt_dir = stage_dir / "checkpoints"
+        monitor, mode = module.monitor, module.monitor_mode
+        # best.ckpt by the validation metric, last.ckpt at every epoch end and every N steps (for --resume)
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                               save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
+        callbacks: list[L.Callback] = [best, LearningRateMonitor(logging_interval="step")]
+        if config.checkpoint_every:
+            callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False,
+                                             every_n_train_steps=config.checkpoint_every))
+        if config.early_stopping:
+            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping))
+        if self.progress:
+            callbacks.append(RichProgressBar(leave=True))
+        log_root = self.dir / "logs"
+        loggers: list[Any] = [CSVLogger(log_root, name=name, version=""), TensorBoardLogger(log_root, name="tensorboard", version=name)]
+        try:
+            from lightning.pytorch.loggers import MLFlowLogger
+            import mlflow  # noqa: F401  (optional)
+
+            loggers.append(MLFlowLogger(experiment_name=f"zoo-{self.spec.name}", tracking_uri=(self.dir / "mlruns").as_uri()))
+        except ImportError:
+            pass
+
+        kwargs: dict[str, Any] = dict(
+            max_epochs=epochs or config.epochs,
+            accelerator="gpu" if config.accelerator == "cuda" else config.accelerator,
+            devices=resolve_devices(config.devices),
+            strategy=config.strategy,
+            num_nodes=config.num_nodes,
+            precision=resolve_precision(config),
+            gradient_clip_val=config.grad_clip or None,
+            callbacks=callbacks,
+            logger=loggers,
+            default_root_dir=stage_dir,
+            deterministic=True if not torch.cuda.is_available() else "warn",
+            use_distributed_sampler=False,  # models shard their own batches by rank (see epoch_batches)
+            enable_progress_bar=self.progress,
+            enable_model_summary=False,
+            log_every_n_steps=10,
+            num_sanity_val_steps=0,
+        )
+        kwargs.update(self.trainer_overrides)
+        trainer = L.Trainer(**kwargs)
+        ckpt_path = ckpt_dir / "last.ckpt"
+        trainer.fit(module, ckpt_path=str(ckpt_path) if self.resume and ckpt_path.exists() else None)
+        if trainer.interrupted:
+            raise ZooError(f"training was interrupted; continue it with `zoo train --resume {self.dir}`.", exit_code=130)
+
+        best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
+        if best_path and trainer.is_global_zero:
+            # our own checkpoint, written by this run: safe to unpickle
+            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            module.load_state_dict(state)
+        elif best_path:
+            trainer.strategy.barrier()
+            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            module.load_state_dict(state)
+        model = module.model.cpu().eval()
+        if name != "main" and trainer.is_global_zero:
+            from safetensors.torch import save_file
+
+            with zio.atomic_path(done_marker) as tmp:
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        return model
+
+
+def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str = "",
+          trainer_overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train ``spec`` into ``run_dir`` and write the run's artifacts. Returns the metrics (rank 0)."""
+    from zoo import artifacts
+
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    L.seed_everything(spec.config.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
+    if is_global_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_config(run_dir, spec, command=command)
+    started = time.perf_counter()
+    if spec.config.init_from:
+        _check_init_source(spec)
+    model = spec.fit(run)
+    train_seconds = time.perf_counter() - started
+    if not is_global_zero():
+        return {}
+    return artifacts.finish_run(run_dir, spec, model, train_seconds=train_seconds, command=command,
+                                stages=run.stage_names)
+
+
+def _check_init_source(spec: ZooModel) -> None:
+    from zoo import artifacts
+
+    source = artifacts.load(spec.config.init_from)  # validates before any weight is read
+    if source.spec.name != spec.name:
+        raise ZooError(f"--init-from {spec.config.init_from} holds a '{source.spec.name}' model, not '{spec.name}'; "
+                       "pick weights of the same model.")
+
+
+def initial_weights(spec: ZooModel, model: nn.Module) -> nn.Module:
+    """Load ``--init-from`` weights into ``model`` when configured (fine-tuning); shapes must match."""
+    if not spec.config.init_from:
+        return model
+    from zoo import artifacts
+
+    state = artifacts.load(spec.config.init_from).state_dict()
+    own = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if mismatched:
+        raise ZooError(f"--init-from weights do not fit this config ({mismatched[0]}: {tuple(state[mismatched[0]].shape)} "
+                       f"vs {tuple(own[mismatched[0]].shape)}); use the same architecture options as the source run.")
+    model.load_state_dict(state, strict=False)
+    return model

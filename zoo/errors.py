@@ -1,0 +1,28 @@
+"""User-facing errors: one line naming the problem and the fix, printed without a traceback."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """An error caused by the user's input or environment.
+
+    The CLI prints ``str(error)`` as a single line and exits with ``exit_code``;
+    the message should name what is wrong *and* what to do about it.
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(" ".join(message.split()))
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class OfflineError(ZooError):
+    """A download was needed but the network (or the Hub) cannot be reached."""
+
+
+class ParityError(ZooError):
+    """A converted model disagrees with its source beyond tolerance."""
+
+    exit_code = 3

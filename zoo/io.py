@@ -1,0 +1,71 @@
+"""Atomic file writes: a reader never sees a half-written file, and a failure leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it onto ``target``.
+
+    Works for files and directories. On any exception the temporary is removed and the
+    target is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # callers create a file or a directory at this path themselves
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to {tmp}")
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def write_yaml(target: str | os.PathLike[str], obj: Any) -> Path:
+    import yaml
+
+    return write_text(target, yaml.safe_dump(json.loads(json.dumps(obj, default=_json_default)), sort_keys=False))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
