@@ -231,8 +231,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except TyperExit as exc:
         sys.exit(exc.exit_code)
-    except ClickException as exc:
-        exc.show()
+    except ClickException as exc:  # usage errors from option parsing: same one-line form as ours
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}.", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (TyperAbort, KeyboardInterrupt):
         err_console.print("[bold red]aborted[/]")

@@ -219,12 +219,8 @@ class Run:
             raise ZooError(f"training was interrupted; continue it with `zoo train --resume {self.dir}`.", exit_code=130)
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
-        if best_path and trainer.is_global_zero:
+        if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
             # our own checkpoint, written by this run: safe to unpickle
-            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
-            module.load_state_dict(state)
-        elif best_path:
-            trainer.strategy.barrier()
             state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
             module.load_state_dict(state)
         model = module.model.cpu().eval()

@@ -67,12 +67,15 @@ class Preprocessing:
 
 @dataclass
 class DemoHook:
-    """How the Gradio demo presents a model; built by the model, rendered by ``demos``."""
+    """How the Gradio demo presents a model. ``kind`` names a torch-free UI builder in ``demos/``
+    (e.g. "image-pair", "image-classifier", "tabular"), so the same UI runs in a Hugging Face Space
+    with only onnxruntime; a model that needs new components adds a builder there and names it here."""
 
-    build: Callable[..., Any]  # build(predict: Predict, examples) -> None, called inside gr.Blocks
+    kind: str
     title: str = ""
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    examples: list[Any] = field(default_factory=list)  # ready inputs shown under the UI (file paths or values)
+    extra: dict[str, Any] = field(default_factory=dict)  # builder-specific options
 
 
 class ZooModel(ABC):

@@ -113,28 +113,28 @@ def _default_data_dir(data_dir: str | Path | None) -> Path:
 
 def load_omniglot_full(data_dir: str | Path | None = None, *, size: tuple[int, int] | None = None,
                        color: str = "L") -> ImageDataset:
-    """Full Omniglot via torchvision (background alphabets -> train hint, evaluation -> test hint)."""
-    from torchvision.datasets import Omniglot
+    """Full Omniglot: background alphabets (train hint) and evaluation alphabets (test hint).
 
+    Reads ``DATA_DIR/omniglot-py/images_{background,evaluation}`` when present; otherwise downloads them
+    with torchvision's downloader (which verifies the zips' checksums)."""
     root = _default_data_dir(data_dir)
     entries: dict[tuple[str, str], list[tuple[str, Path]]] = {}
     hints: dict[tuple[str, str], str] = {}
     for background in (True, False):
-        try:
-            ds = Omniglot(str(root), background=background, download=not _omniglot_present(root, background))
-        except Exception as exc:  # torchvision raises URLError, RuntimeError, ... when offline
-            raise _download_hint("omniglot", root, "omniglot-py/images_background/<alphabet>/<character>/*.png and images_evaluation", exc) from None
-        folder = Path(ds.root) / ds._get_target_folder()
+        folder = root / "omniglot-py" / ("images_background" if background else "images_evaluation")
+        if not (folder.is_dir() and any(folder.glob("*/*/*.png"))):
+            from torchvision.datasets import Omniglot
+
+            try:
+                Omniglot(str(root), background=background, download=True)
+            except Exception as exc:  # torchvision raises URLError, RuntimeError, ... when offline
+                raise _download_hint("omniglot", root, "omniglot-py/images_background/<alphabet>/<character>/*.png "
+                                     "and omniglot-py/images_evaluation/...", exc) from None
         for png in folder.glob("*/*/*.png"):
             key = (png.parent.parent.name, png.parent.name)
             entries.setdefault(key, []).append((str(png), png))
             hints[key] = "train" if background else "test"
     return _from_class_folders("omniglot", entries, size=size, color=color, license="MIT (Brenden Lake)", split_hint=hints)
-
-
-def _omniglot_present(root: Path, background: bool) -> bool:
-    folder = root / "omniglot-py" / ("images_background" if background else "images_evaluation")
-    return folder.is_dir() and any(folder.glob("*/*/*.png"))
 
 
 def load_mnist(data_dir: str | Path | None = None, *, size: tuple[int, int] | None = None, color: str = "L") -> ImageDataset:

@@ -390,9 +390,5 @@ class Siamese(ZooModel):
         return {"left": images[left[order]], "right": images[right[order]]}
 
     def demo(self) -> DemoHook | None:
-        try:
-            from demos.siamese import build_siamese_demo
-        except ImportError:
-            return None
-        return DemoHook(build=build_siamese_demo, title="Siamese one-shot",
+        return DemoHook(kind="image-pair", title="Siamese one-shot",
                         description="Same character? Compare two drawings, or classify a query against one example per class.")
