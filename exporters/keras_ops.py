@@ -18,12 +18,15 @@ without any zoo code and with ``safe_mode=True``.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import keras
+# zoo runs Keras on the torch backend; Keras reads this once, at its first import.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 import numpy as np
 import onnx
 from keras import layers, ops
@@ -70,7 +73,14 @@ class Tensor:
         return self.perm.index(normalize_axis(onnx_axis, self.rank))
 
 
-Value = Tensor | np.ndarray
+@dataclass(frozen=True)
+class TensorSequence:
+    """An ONNX sequence value (unoptimised exports split tensors via SplitToSequence)."""
+
+    items: tuple[Tensor | np.ndarray, ...]
+
+
+Value = Tensor | np.ndarray | TensorSequence
 
 
 def identity_perm(rank: int) -> tuple[int, ...]:
@@ -98,9 +108,11 @@ class Builder:
     opset: int
     used_outputs: set[str]
     taken_names: set[str] = field(default_factory=set)
-    # (id of Keras tensor, target perm) -> (that Keras tensor, converted Tensor); the source is
-    # stored so its id cannot be recycled while the entry exists.
-    _layout_cache: dict[tuple[int, tuple[int, ...]], tuple[Any, Tensor]] = field(default_factory=dict)
+    # (id of Keras tensor, its perm, target perm) -> (that Keras tensor, converted Tensor); the
+    # source is stored so its id cannot be recycled while the entry exists.
+    _layout_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[Any, Tensor]] = field(
+        default_factory=dict
+    )
 
     def unique_name(self, base: str) -> str:
         base = sanitize_name(base)
@@ -115,7 +127,7 @@ class Builder:
         target = tuple(target)
         if t.perm == target:
             return t
-        key = (id(t.value), target)
+        key = (id(t.value), t.perm, target)
         if key in self._layout_cache:
             return self._layout_cache[key][1]
         axes = tuple(t.perm.index(a) for a in target)
@@ -325,13 +337,10 @@ def convert_constant(ctx: NodeContext) -> np.ndarray:
     for a in ctx.node.attribute:
         if a.name == "value":
             return numpy_helper.to_array(a.t)
-        if a.name in ("value_float", "value_int"):
-            return np.array(onnx.helper.get_attribute_value(a), dtype=np.float32 if a.name == "value_float" else np.int64)
-        if a.name in ("value_floats", "value_ints"):
-            return np.array(
-                list(onnx.helper.get_attribute_value(a)),
-                dtype=np.float32 if a.name == "value_floats" else np.int64,
-            )
+        if a.name in ("value_float", "value_floats"):
+            return np.array(onnx.helper.get_attribute_value(a), dtype=np.float32)
+        if a.name in ("value_int", "value_ints"):
+            return np.array(onnx.helper.get_attribute_value(a), dtype=np.int64)
     raise ctx.error("only tensor/float/int Constant values are supported")
 
 
@@ -377,16 +386,14 @@ def _unary_layer(make: Callable[[NodeContext], layers.Layer]) -> Converter:
 
 
 def _binary_op(fn: Callable[[Any, Any], Any]) -> Converter:
-    def convert(ctx: NodeContext) -> Tensor:
+    """A broadcasting elementwise op; variadic ONNX ops (Max, Min) fold left over their inputs."""
+
+    def convert(ctx: NodeContext) -> Value:
         operands = [v for v in ctx.inputs if v is not None]
-        if len(operands) < 1:
-            raise ctx.error("expected at least one input")
-        result = operands[0]
-        if len(operands) == 1:
-            return ctx.tensor(0)
+        result: Value = operands[0] if len(operands) > 1 else ctx.tensor(0)
         for other in operands[1:]:
             result = _elementwise(ctx, fn, [result, other])
-        return result  # type: ignore[return-value]
+        return result
 
     return convert
 
@@ -471,12 +478,25 @@ def convert_pow(ctx: NodeContext) -> Tensor:
 
 def convert_cast(ctx: NodeContext) -> Tensor:
     t = ctx.tensor(0)
-    to = onnx.helper.tensor_dtype_to_np_dtype(int(ctx.attr("to")))
-    if not np.issubdtype(to, np.floating):
-        raise ctx.error(f"Cast of a runtime tensor to {to} is not supported (float targets only)")
-    if str(t.value.dtype) == np.dtype(to).name:
+    to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(ctx.attr("to"))))
+    if to.kind not in "fiub":
+        raise ctx.error(f"Cast of a runtime tensor to {to} is not supported")
+    if str(t.value.dtype) == to.name:
         return t
-    return Tensor(ops.cast(t.value, np.dtype(to).name), t.perm)
+    return Tensor(ops.cast(t.value, to.name), t.perm)
+
+
+def convert_cast_like(ctx: NodeContext) -> Value:
+    source, like = ctx.input(0), ctx.input(1)
+    dtype = np.dtype(str(like.value.dtype) if isinstance(like, Tensor) else like.dtype)  # type: ignore[union-attr]
+    if isinstance(source, np.ndarray):  # constant cast to a runtime tensor's dtype
+        return source if source.dtype == object else source.astype(dtype)
+    t = ctx.tensor(0)
+    if not np.issubdtype(dtype, np.floating):
+        raise ctx.error("CastLike of a runtime tensor to a non-float type is not supported")
+    if str(t.value.dtype) == dtype.name:
+        return t
+    return Tensor(ops.cast(t.value, dtype.name), t.perm)
 
 
 def convert_identity(ctx: NodeContext) -> Value:
@@ -513,6 +533,8 @@ def convert_conv(ctx: NodeContext) -> Tensor:
     c_out = weight.shape[0]
     if c_in is None:
         raise ctx.error("the input channel count must be static")
+    if weight.shape[1] * group != c_in:
+        raise ctx.error(f"weight {weight.shape} with group={group} does not match {c_in} input channels")
     if max(strides) > 1 and max(dilations) > 1:
         raise ctx.error("strides > 1 combined with dilations > 1 is not supported by Keras")
     symmetric_same = all(
@@ -609,28 +631,33 @@ def convert_max_pool(ctx: NodeContext) -> list[Value | None]:
         # Padded cells must never win the max: pad with the lowest float32, not zero.
         x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=_FLOAT32_LOWEST)
     layer = _MAX_POOL[n](
-        pool_size=tuple(kernel), strides=tuple(strides), padding="valid", data_format="channels_last", name=ctx.layer_name()
+        pool_size=tuple(kernel),
+        strides=tuple(strides),
+        padding="valid",
+        data_format="channels_last",
+        name=ctx.layer_name(),
     )
     return [Tensor(layer(x), t.perm), None]
 
 
 def _avg_pool_divisor(
-    sizes: list[int], kernel: list[int], strides: list[int], pads: list[tuple[int, int]], extra: list[tuple[int, int]], include_pad: bool
+    sizes: list[int],
+    kernel: list[int],
+    strides: list[int],
+    pads: list[tuple[int, int]],
+    extra: list[tuple[int, int]],
+    include_pad: bool,
 ) -> np.ndarray:
-    """Per-output-position element count ONNX divides by (1-D factors multiplied out)."""
-    result = np.ones((1,), dtype=np.float64)
+    """Per-output-position element count ONNX divides by (1-D counts multiplied out)."""
     factors = []
-    for size, k, s, (b, e), (_, xe) in zip(sizes, kernel, strides, pads, extra):
-        out = (size + b + e + xe - k) // s + 1
-        counts = []
-        for i in range(out):
-            start = i * s - b
-            end = start + k
-            if include_pad:
-                counts.append(min(end, size + e) - max(start, -b))
-            else:
-                counts.append(min(end, size) - max(start, 0))
-        factors.append(np.array(counts, dtype=np.float64))
+    for size, k, s, (b, e), (_, extra_end) in zip(sizes, kernel, strides, pads, extra):
+        out = (size + b + e + extra_end - k) // s + 1
+        starts = np.arange(out) * s - b
+        if include_pad:  # padding counts, the ceil_mode overhang past the end padding does not
+            counts = np.minimum(starts + k, size + e) - np.maximum(starts, -b)
+        else:
+            counts = np.minimum(starts + k, size) - np.maximum(starts, 0)
+        factors.append(counts.astype(np.float64))
     result = factors[0]
     for f in factors[1:]:
         result = np.multiply.outer(result, f)
@@ -645,7 +672,11 @@ def convert_average_pool(ctx: NodeContext) -> Tensor:
     total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
     x = _zero_pad(ctx, t.value, total)
     layer = _AVG_POOL[n](
-        pool_size=tuple(kernel), strides=tuple(strides), padding="valid", data_format="channels_last", name=ctx.layer_name()
+        pool_size=tuple(kernel),
+        strides=tuple(strides),
+        padding="valid",
+        data_format="channels_last",
+        name=ctx.layer_name(),
     )
     y = layer(x)
     if any(b or e for b, e in total):
@@ -686,6 +717,31 @@ def convert_batch_norm(ctx: NodeContext) -> list[Value | None]:
     return [Tensor(y, t.perm), None, None]
 
 
+def convert_layer_norm(ctx: NodeContext) -> list[Value | None]:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    if any(ctx.output_used(i) for i in (1, 2)):
+        raise ctx.error("the Mean/InvStdDev outputs are not supported")
+    if int(ctx.attr("stash_type", 1)) != 1:
+        raise ctx.error("stash_type other than float32 is not supported")
+    scale, bias = ctx.const(1, "scale"), ctx.const(2, "bias")
+    axis = normalize_axis(int(ctx.attr("axis", -1)), t.rank)
+    if axis == 0:
+        raise ctx.error("normalising over the batch axis is not supported")
+    normalized = tuple(_static_dims(ctx, t.onnx_shape[axis:], "normalised dimensions"))
+    layer = layers.LayerNormalization(
+        axis=list(range(axis, t.rank)),
+        epsilon=float(ctx.attr("epsilon", 1e-5)),
+        center=bias is not None,
+        name=ctx.layer_name(),
+    )
+    y = layer(t.value)
+    weights = [np.broadcast_to(scale, normalized)]  # type: ignore[arg-type]
+    if bias is not None:
+        weights.append(np.broadcast_to(bias, normalized))
+    _set_weights(layer, weights)
+    return [Tensor(y, t.perm), None, None]
+
+
 # --------------------------------------------------------------------------- dense / matmul
 
 
@@ -703,28 +759,28 @@ def convert_gemm(ctx: NodeContext) -> Tensor:
     alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
     trans_a, trans_b = int(ctx.attr("transA", 0)), int(ctx.attr("transB", 0))
     a, b, c = ctx.input(0), ctx.input(1), ctx.input(2)
-    if isinstance(a, Tensor) and isinstance(b, np.ndarray) and not trans_a:
+    if isinstance(a, Tensor) and isinstance(b, np.ndarray) and not trans_a and not isinstance(c, Tensor):
         kernel = (b.T if trans_b else b) * alpha
-        bias = None
-        if c is not None:
-            c = ctx.const(2, "C")
-            n_out = kernel.shape[1]
-            if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):  # type: ignore[union-attr]
-                raise ctx.error(f"bias C of shape {c.shape} is not broadcastable along rows")  # type: ignore[union-attr]
-            bias = np.broadcast_to(c.reshape(-1) * beta, (n_out,)).copy()  # type: ignore[union-attr]
-        return _dense(ctx, a, kernel, bias)
-    # General case: runtime operands on both sides.
-    lhs = _matmul_operand(ctx, a, transpose=bool(trans_a))
-    rhs = _matmul_operand(ctx, b, transpose=bool(trans_b))
-    y = Tensor(ops.matmul(lhs, rhs), (0, 1))
-    if alpha != 1.0:
-        y = Tensor(ops.multiply(y.value, alpha), y.perm)
-    if c is not None:
-        c_scaled = c * beta if isinstance(c, np.ndarray) else c
-        if isinstance(c, Tensor) and beta != 1.0:
-            c_scaled = Tensor(ops.multiply(c.value, beta), c.perm)
-        y = _elementwise(ctx, ops.add, [y, c_scaled])  # type: ignore[list-item]
-    return y
+        return _dense(ctx, a, kernel, _gemm_bias(ctx, kernel.shape[1], beta))
+    y = ops.matmul(_matmul_operand(ctx, a, transpose=bool(trans_a)), _matmul_operand(ctx, b, transpose=bool(trans_b)))
+    result = Tensor(ops.multiply(y, alpha) if alpha != 1.0 else y, (0, 1))
+    if c is None:
+        return result
+    if isinstance(c, Tensor):
+        c_scaled: Value = Tensor(ops.multiply(c.value, beta), c.perm) if beta != 1.0 else c
+    else:
+        c_scaled = ctx.const(2, "C") * beta  # type: ignore[operator]
+    return _elementwise(ctx, ops.add, [result, c_scaled])
+
+
+def _gemm_bias(ctx: NodeContext, n_out: int, beta: float) -> np.ndarray | None:
+    """Gemm's C as a Dense bias: it must broadcast along the rows (shape [], [N] or [1, N])."""
+    c = ctx.const(2, "C")
+    if c is None:
+        return None
+    if c.size not in (1, n_out) or (c.ndim == 2 and c.shape[0] != 1):
+        raise ctx.error(f"bias C of shape {c.shape} is not broadcastable along rows")
+    return np.broadcast_to(c.reshape(-1) * beta, (n_out,)).astype(np.float32)
 
 
 def _matmul_operand(ctx: NodeContext, v: Value | None, transpose: bool = False) -> Any:
@@ -895,9 +951,27 @@ def _take(ctx: NodeContext, t: Tensor, onnx_axis: int, indices: np.ndarray) -> T
 
 
 def convert_gather(ctx: NodeContext) -> Tensor:
-    indices = ctx.const(1, "indices")
-    assert indices is not None
-    return _take(ctx, ctx.tensor(0), int(ctx.attr("axis", 0)), indices)
+    data, indices = ctx.input(0), ctx.input(1)
+    axis = int(ctx.attr("axis", 0))
+    if isinstance(data, np.ndarray) and isinstance(indices, Tensor):
+        return _embedding(ctx, data, ctx.onnx_layout(indices), axis)
+    const_indices = ctx.const(1, "indices")
+    assert const_indices is not None
+    return _take(ctx, ctx.tensor(0), axis, const_indices)
+
+
+def _embedding(ctx: NodeContext, table: np.ndarray, indices: Tensor, axis: int) -> Tensor:
+    """Gather rows of a constant 2-D table with runtime indices: a Keras Embedding layer."""
+    if table.ndim != 2 or normalize_axis(axis, 2) != 0 or table.dtype == object:
+        raise ctx.error("runtime indices are only supported for row lookups in a constant 2-D table")
+    if not str(indices.value.dtype).startswith(("int", "uint")):
+        raise ctx.error(f"indices must be integers, got {indices.value.dtype}")
+    # ONNX allows negative indices; Embedding does not, so wrap them first.
+    wrapped = ops.where(ops.less(indices.value, 0), ops.add(indices.value, table.shape[0]), indices.value)
+    layer = layers.Embedding(table.shape[0], table.shape[1], name=ctx.layer_name())
+    y = layer(wrapped)
+    _set_weights(layer, [table])
+    return Tensor(y, identity_perm(indices.rank + 1))
 
 
 def convert_gather_nd(ctx: NodeContext) -> Tensor:
@@ -945,6 +1019,34 @@ def convert_split(ctx: NodeContext) -> list[Value | None]:
     bounds = np.cumsum(split)[:-1].tolist()
     parts = ops.split(t.value, bounds, axis=t.keras_axis(axis)) if bounds else [t.value]
     return [Tensor(p, t.perm) for p in parts]
+
+
+def convert_split_to_sequence(ctx: NodeContext) -> TensorSequence:
+    if int(ctx.attr("keepdims", 1)) == 0 and ctx.input(1) is None:
+        raise ctx.error("keepdims=0 is not supported")
+    t = ctx.tensor(0)
+    axis = normalize_axis(int(ctx.attr("axis", 0)), t.rank)
+    size = t.onnx_shape[axis]
+    split = ctx.const(1, "split")
+    if size is None:
+        raise ctx.error("splitting a dynamic (batch) axis is not supported")
+    if split is None:
+        sizes = [1] * size
+    elif split.ndim == 0:
+        chunk = int(split)
+        sizes = [min(chunk, size - i) for i in range(0, size, chunk)]
+    else:
+        sizes = [int(v) for v in split]
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    parts = ops.split(t.value, bounds, axis=t.keras_axis(axis)) if bounds else [t.value]
+    return TensorSequence(tuple(Tensor(p, t.perm) for p in parts))
+
+
+def convert_sequence_at(ctx: NodeContext) -> Value:
+    sequence, position = ctx.input(0), ctx.const(1, "position")
+    if not isinstance(sequence, TensorSequence) or position is None:
+        raise ctx.error("expected a sequence and a constant position")
+    return sequence.items[int(position)]
 
 
 def convert_reduce(fn: Callable[..., Any]) -> Converter:
@@ -1004,6 +1106,11 @@ def convert_resize(ctx: NodeContext) -> Tensor:
         scales, sizes = ctx.const(1, "scales"), None
     else:
         scales, sizes = ctx.const(2, "scales"), ctx.const(3, "sizes")
+    axes = ctx.attr("axes")
+    if axes is not None and [normalize_axis(int(a), 4) for a in axes] != [2, 3]:
+        raise ctx.error(f"axes={list(axes)} is not supported (only the spatial axes [2, 3])")
+    if ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise ctx.error("keep_aspect_ratio_policy other than 'stretch' is not supported")
     dims = _static_dims(ctx, t.onnx_shape[1:], "Resize input")
     h, w = dims[1], dims[2]
     if sizes is not None and sizes.size:
@@ -1015,6 +1122,9 @@ def convert_resize(ctx: NodeContext) -> Tensor:
         if scales.size == 4 and (scales[0] != 1 or scales[1] != 1):
             raise ctx.error("resizing the batch or channel axis is not supported")
         out_h, out_w = int(math.floor(h * float(scales[-2]))), int(math.floor(w * float(scales[-1])))
+        # Keras resizes to a size (ratio out/in); ONNX maps coordinates with the given scale.
+        if not (np.isclose(out_h / h, float(scales[-2])) and np.isclose(out_w / w, float(scales[-1]))):
+            raise ctx.error(f"scales {list(scales)} do not give a whole output size for a {h}x{w} input")
     else:
         raise ctx.error("either scales or sizes must be a constant")
     x = ctx.channels_last(t)
@@ -1023,25 +1133,33 @@ def convert_resize(ctx: NodeContext) -> Tensor:
         nearest_mode = ctx.attr("nearest_mode", "round_prefer_floor")
         # UpSampling2D repeats pixels (source = dst // factor). For integer factors that is exactly
         # asymmetric+floor, and half_pixel with rounding (the offset never reaches a tie).
-        exact = (transform == "asymmetric" and nearest_mode == "floor") or (
-            transform in ("half_pixel", "pytorch_half_pixel") and nearest_mode in ("round_prefer_floor", "round_prefer_ceil")
-        )
+        half_pixel_round = transform in ("half_pixel", "pytorch_half_pixel") and nearest_mode.startswith("round")
+        exact = (transform == "asymmetric" and nearest_mode == "floor") or half_pixel_round
         if not (integer and exact):
             raise ctx.error(
                 f"nearest Resize is supported for integer upscaling only (got {h}x{w}->{out_h}x{out_w}, "
                 f"coordinate_transformation_mode='{transform}', nearest_mode='{nearest_mode}')"
             )
-        layer = layers.UpSampling2D((out_h // h, out_w // w), data_format="channels_last", interpolation="nearest", name=ctx.layer_name())
+        layer = layers.UpSampling2D(
+            (out_h // h, out_w // w), data_format="channels_last", interpolation="nearest", name=ctx.layer_name()
+        )
         return Tensor(layer(x.value), x.perm)
     if mode == "linear":
-        if transform not in ("half_pixel", "pytorch_half_pixel") or (transform == "pytorch_half_pixel" and min(out_h, out_w) == 1):
-            raise ctx.error(f"coordinate_transformation_mode='{transform}' is not supported for linear Resize (half_pixel is)")
+        pytorch_degenerate = transform == "pytorch_half_pixel" and min(out_h, out_w) == 1
+        if transform not in ("half_pixel", "pytorch_half_pixel") or pytorch_degenerate:
+            raise ctx.error(
+                f"coordinate_transformation_mode='{transform}' is not supported for linear Resize (half_pixel is)"
+            )
         if ctx.attr("antialias", 0):
             raise ctx.error("antialias=1 is not supported")
         if integer:
-            layer = layers.UpSampling2D((out_h // h, out_w // w), data_format="channels_last", interpolation="bilinear", name=ctx.layer_name())
+            layer = layers.UpSampling2D(
+                (out_h // h, out_w // w), data_format="channels_last", interpolation="bilinear", name=ctx.layer_name()
+            )
         else:
-            layer = layers.Resizing(out_h, out_w, interpolation="bilinear", data_format="channels_last", name=ctx.layer_name())
+            layer = layers.Resizing(
+                out_h, out_w, interpolation="bilinear", data_format="channels_last", name=ctx.layer_name()
+            )
         return Tensor(layer(x.value), x.perm)
     raise ctx.error(f"mode='{mode}' is not supported (nearest and linear are)")
 
@@ -1055,7 +1173,8 @@ def _fold_symbolic(ctx: NodeContext) -> list[np.ndarray] | None:
     if op in ("Identity", "Cast"):
         return [x]  # type: ignore[list-item]
     if op == "Concat":
-        return [np.concatenate([v.astype(object) for v in ctx.inputs if v is not None], axis=int(ctx.attr("axis")))]  # type: ignore[union-attr]
+        parts = [v.astype(object) for v in ctx.inputs if isinstance(v, np.ndarray)]
+        return [np.concatenate(parts, axis=int(ctx.attr("axis")))]
     if op == "Gather":
         return [np.take(x, ctx.inputs[1], axis=int(ctx.attr("axis", 0)))]  # type: ignore[arg-type]
     if op == "Unsqueeze":
@@ -1080,7 +1199,14 @@ def _fold_symbolic(ctx: NodeContext) -> list[np.ndarray] | None:
     return None
 
 
-_NON_DETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+_NON_DETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
 
 
 def fold_constants(ctx: NodeContext) -> list[np.ndarray] | None:
@@ -1090,15 +1216,16 @@ def fold_constants(ctx: NodeContext) -> list[np.ndarray] | None:
     if ctx.op_type == "Constant":
         return [convert_constant(ctx)]
     values = [v for v in ctx.inputs if v is not None]
-    if any(isinstance(v, Tensor) for v in values):
+    if any(not isinstance(v, np.ndarray) for v in values):
         return None
     if any(v.dtype == object for v in values):
         symbolic = _fold_symbolic(ctx)
         if symbolic is None:
             raise ctx.error("cannot constant-fold this op over a symbolic (runtime) shape value")
+        arrays = [np.asarray(v, dtype=object) for v in symbolic]
         return [
-            np.array(v.tolist(), dtype=np.int64) if not any(isinstance(e, Sym) for e in v.reshape(-1)) else v
-            for v in symbolic
+            a if any(isinstance(e, Sym) for e in a.reshape(-1)) else np.array(a.tolist(), dtype=np.int64)
+            for a in arrays
         ]
     from onnx.reference import ReferenceEvaluator
 
@@ -1119,6 +1246,7 @@ OP_CONVERTERS: dict[str, Converter] = {
     "Identity": convert_identity,
     "Dropout": convert_dropout,
     "Cast": convert_cast,
+    "CastLike": convert_cast_like,
     # activations
     "Relu": convert_relu,
     "LeakyRelu": convert_leaky_relu,
@@ -1162,6 +1290,7 @@ OP_CONVERTERS: dict[str, Converter] = {
     "GlobalAveragePool": _global_pool(_GLOBAL_AVG),
     "GlobalMaxPool": _global_pool(_GLOBAL_MAX),
     "BatchNormalization": convert_batch_norm,
+    "LayerNormalization": convert_layer_norm,
     # reductions
     "ReduceSum": convert_reduce(ops.sum),
     "ReduceMean": convert_reduce(ops.mean),
@@ -1181,6 +1310,8 @@ OP_CONVERTERS: dict[str, Converter] = {
     "GatherND": convert_gather_nd,
     "Slice": convert_slice,
     "Split": convert_split,
+    "SplitToSequence": convert_split_to_sequence,
+    "SequenceAt": convert_sequence_at,
     "Pad": convert_pad,
     "Resize": convert_resize,
 }

@@ -214,7 +214,10 @@ class Run:
         kwargs.update(self.trainer_overrides)
         trainer = L.Trainer(**kwargs)
         ckpt_path = ckpt_dir / "last.ckpt"
-        trainer.fit(module, ckpt_path=str(ckpt_path) if self.resume and ckpt_path.exists() else None)
+        resuming = self.resume and ckpt_path.exists()
+        if not resuming:
+            initial_weights(self.spec, module.model)
+        trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
         if trainer.interrupted:
             raise ZooError(f"training was interrupted; continue it with `zoo train --resume {self.dir}`.", exit_code=130)
 
@@ -265,7 +268,10 @@ def _check_init_source(spec: ZooModel) -> None:
 
 
 def initial_weights(spec: ZooModel, model: nn.Module) -> nn.Module:
-    """Load ``--init-from`` weights into ``model`` when configured (fine-tuning); shapes must match."""
+    """Load ``--init-from`` weights into a freshly built ``model`` (fine-tuning); shapes must match.
+
+    Called by ``Run.fit_stage`` before a stage trains from scratch, never by ``build_model``: loading a
+    finished fine-tuned artifact must not need its base model."""
     if not spec.config.init_from:
         return model
     from zoo import artifacts

@@ -28,15 +28,15 @@ from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel,
 
 class SiameseConfig(TrainConfig):
     data: str = Field("omniglot-minimal", description="Image data set with many classes: omniglot-minimal (embedded), omniglot, imagefolder:PATH, ...")
-    epochs: int = Field(12, ge=1, description="Training epochs.")
+    epochs: int = Field(15, ge=1, description="Training epochs.")
     batch_size: int = Field(64, ge=2, description="Pairs per step (half same-class, half different-class).")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
-    image_size: int = Field(48, ge=16, le=256, description="Images are resized to image_size x image_size (Koch et al. use 105).")
+    image_size: int = Field(32, ge=16, le=256, description="Images are resized to image_size x image_size (Koch et al. use 105).")
     channels: list[int] = Field([32, 64, 96, 128], min_length=2, description="Output channels of each conv stage (Koch et al.: 64,128,128,256).")
     embedding_dim: int = Field(512, ge=8, description="Size of the shared embedding (Koch et al.: 4096).")
     distance: Literal["l1", "l2"] = Field("l1", description="Distance layer: l1 = |a-b| weighted (paper), l2 = squared difference weighted.")
     batch_norm: bool = Field(True, description="Batch normalisation after each convolution (not in the paper; speeds up training).")
-    steps_per_epoch: int = Field(120, ge=1, description="Optimiser steps per epoch (pairs are sampled freshly every step).")
+    steps_per_epoch: int = Field(150, ge=1, description="Optimiser steps per epoch (pairs are sampled freshly every step).")
     same_alphabet_negatives: float = Field(0.5, ge=0, le=1, description="Share of different-class pairs drawn from the same group (alphabet): harder negatives.")
     augment: bool = Field(True, description="Random affine distortions (rotation, shear, scale, translation) as in the paper.")
     val_trials: int = Field(300, ge=10, description="N-way trials for the validation metric each epoch.")
@@ -319,9 +319,7 @@ class Siamese(ZooModel):
 
     def build_model(self) -> SiameseNet:
         torch.manual_seed(self.config.seed)
-        from zoo.engine import initial_weights
-
-        return initial_weights(self, SiameseNet(self.config))
+        return SiameseNet(self.config)
 
     def inputs(self) -> list[TensorSpec]:
         s = self.config.image_size
