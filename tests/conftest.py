@@ -20,6 +20,10 @@ TINY_DEEPINSIGHT = {
     "data": "iris", "epochs": 2, "batch_size": 16, "pixels": 8, "channels": [4, 8, 8], "dense": [16],
     "feature_extractor": "pca", "checkpoint_every": 3,
 }
+TINY_NLNL = {
+    "epochs": 1, "nl_epochs": 3, "selnl_epochs": 1, "selpl_epochs": 1, "width": 4, "image_size": 8, "batch_size": 128,
+    "complementary_labels": 3, "lr": 5e-3, "checkpoint_every": 0,
+}
 
 
 def train_tiny(model: str, run_dir: Path, **overrides) -> Path:
@@ -29,6 +33,7 @@ def train_tiny(model: str, run_dir: Path, **overrides) -> Path:
 
     cls = registry.get(model)
     fields = {**(TINY_SIAMESE if model == "siamese" else {}), **(TINY_DEEPINSIGHT if model == "deepinsight" else {}), **overrides}
+    fields = {**TINY_NLNL, **fields} if model == "nlnl" else fields
     spec = cls(cls.Config(**fields))
     train(spec, run_dir, command=f"zoo train {model} (test)", progress=False)
     return run_dir

@@ -244,6 +244,7 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     L.seed_everything(spec.config.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
+    spec.data  # noqa: B018  load and validate the data first: bad data writes nothing, and data-derived config fields get filled
     if is_global_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
         artifacts.write_config(run_dir, spec, command=command)
