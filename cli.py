@@ -97,7 +97,7 @@ def evaluate(source: str = typer.Argument(..., help="Run directory, model.safete
         old = recorded.get(key)
         table.add_row(key, f"{value:.4f}", "" if old is None else f"{old:.4f}")
     console.print(table)
-    for line in art.spec.eval_report(metrics):
+    for line in art.spec.eval_report({**recorded, **metrics}):
         console.print(line)
     if json_out:
         zio.write_json(json_out, {"model": art.name, "source": source, "metrics": metrics})

@@ -5,4 +5,6 @@ Third-party packages add models through the ``zoo.models`` entry-point group ins
 
 BUILTIN: dict[str, str] = {
     "siamese": "zoo.models.siamese",
+    "nlnl": "zoo.models.nlnl",
+    "deepinsight": "zoo.models.deepinsight",
 }
