@@ -1,0 +1,53 @@
+"""Builder for ``DemoHook.kind == "image-classifier"``: one image in, class scores out (logits or
+probabilities, class names from the document's labels) -> the top-k classes with probabilities.
+Torch-free and zoo-free (copied into generated Spaces).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from demos.inputs import image_to_array, load_image
+from demos.runtime import DemoModel, class_names, class_probabilities
+from demos.ui import drawing_to_image, header, image_input, sketchpad, user_errors
+
+HOOK_EXAMPLES = "images"  # DemoHook.examples of this kind: [image path, ...]
+ENDPOINTS = ["classify"]  # API names are /<model>_<endpoint>
+DEFAULT_TOP_K = 5
+
+
+class Classifier:
+    def __init__(self, model: DemoModel) -> None:
+        self.model = model
+        self.input_name = model.input_names[0]
+        self.meaning = model.document["outputs"][0].get("meaning")
+        self.top_k = int(model.hook.get("extra", {}).get("top_k", DEFAULT_TOP_K))
+
+    def classify(self, image: str | None) -> dict[str, float]:
+        x = image_to_array(load_image(image, "image"), self.model.preprocessing)
+        probabilities = class_probabilities(self.model.predict({self.input_name: x[None]})[0], self.meaning)[0]
+        names = class_names(self.model.document, len(probabilities))
+        ranked = sorted(zip(names, probabilities), key=lambda kv: -kv[1])[: self.top_k]
+        return {name: round(float(p), 6) for name, p in ranked}
+
+
+def build(model: DemoModel) -> None:
+    """UI for ``model`` inside the caller's Blocks context; API endpoint ``/<name>_classify`` (image -> top-k)."""
+    classifier = Classifier(model)
+    images = model.examples.get("images", [])
+    header(model.title, model.hook.get("description", ""),
+           f"model <code>{model.name}</code> on {model.backend}; input preprocessing: "
+           f"{model.preprocessing.get('notes') or 'as the model document says'}.")
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Image"):
+                image = image_input("image", images[0] if images else None, elem_id=f"{model.name}-image")
+            with gr.Tab("Draw"):
+                pad = sketchpad("pick the brush (left), then draw", elem_id=f"{model.name}-draw")
+            pad.change(drawing_to_image, pad, image, queue=False, api_visibility="private", show_progress="hidden")
+            button = gr.Button("Classify", variant="primary", elem_id=f"{model.name}-classify")
+        result = gr.Label(label=f"top {classifier.top_k} classes", num_top_classes=classifier.top_k,
+                          elem_id=f"{model.name}-result")
+    button.click(user_errors(classifier.classify), image, result, api_name=f"{model.name}_classify")
+    if images:
+        gr.Examples([[p] for p in images], [image], label="Examples from the data set")
