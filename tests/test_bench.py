@@ -1,0 +1,192 @@
+"""`zoo bench` through the CLI on a tiny siamese run: the four files and their schema, figures that are
+positive and consistent with each other, CUDA reported unavailable with a reason (never replaced by CPU),
+and bad input that ends in one line (ZooError) with nothing written."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli import main
+
+BATCHES = (1, 4)
+ITERS = 15
+WARMUP = 2
+THREADS = 1
+STATS = ("min", "p10", "p25", "p50", "p75", "p90", "p99", "max")
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def assert_one_line_error(code: int, err: str, *expected: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for text in expected:
+        assert text in lines[0], err
+
+
+def bench_args(*extra: str) -> list[str]:
+    return ["--batch-sizes", ",".join(map(str, BATCHES)), "--iters", str(ITERS), "--warmup", str(WARMUP),
+            "--threads", str(THREADS), "--no-torch-compile", *extra]
+
+
+@pytest.fixture(scope="module")
+def benched(siamese_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
+    """`zoo bench RUN --int8` on a copy of the tiny run (default OUT: the run itself): (run, bench.json, stdout)."""
+    run = tmp_path_factory.mktemp("bench") / "run"
+    shutil.copytree(siamese_run, run)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(run), "--providers", "cpu,cuda", "--int8", *bench_args()])
+    assert exit_info.value.code == 0, stdout.getvalue()[-2000:]
+    return run, json.loads((run / "bench.json").read_text(encoding="utf-8")), stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def static_onnx(siamese_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """siamese.onnx fixed to batch 1, alone in a folder (no weights beside it)."""
+    from exporters.onnx import export_onnx
+    from zoo import artifacts
+
+    return export_onnx(artifacts.load(siamese_run), tmp_path_factory.mktemp("static") / "siamese.onnx", dynamic_batch=False)
+
+
+def ok_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in doc["results"] if r["status"] == "ok"]
+
+
+def test_writes_the_four_files_into_the_run(benched: tuple[Path, dict[str, Any], str]) -> None:
+    run, doc, stdout = benched
+    assert (run / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert doc["schema"] == "zoo-bench/1" and doc["model"] == "siamese"
+    for key in ("summary", "source", "machine", "settings", "inputs", "onnx", "results", "command"):
+        assert key in doc, key
+    machine = doc["machine"]
+    assert machine["cpu"] and machine["cores_logical"] >= 1 and {"onnxruntime", "torch"} <= set(machine["libraries"])
+    assert doc["settings"]["batch_sizes"] == list(BATCHES) and doc["settings"]["iters"] == ITERS
+    assert set(doc["onnx"]["files"]) == {"fp32", "int8-dynamic", "int8-static"}
+    # every measured group: torch eager and three onnxruntime precisions, each at every batch size
+    measured = {(r["runtime"], r["precision"], r["batch_size"]) for r in ok_rows(doc) if r["provider"] == "cpu"}
+    expected = {(rt, p, b) for rt, p in (("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8-dynamic"),
+                                         ("onnxruntime", "int8-static")) for b in BATCHES}
+    assert measured == expected, doc["results"]
+    # the model card reads the first list of rows: the short summary, one per result
+    assert list(doc).index("summary") < list(doc).index("results") and len(doc["summary"]) == len(doc["results"])
+
+    with open(run / "bench.csv", newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(doc["results"])
+    for row, result in zip(table, doc["results"]):
+        assert (row["runtime"], row["provider"], row["status"]) == (result["runtime"], result["provider"], result["status"])
+        if result["status"] == "ok":
+            assert float(row["latency_p50_ms"]) == result["latency_ms"]["p50"]
+            assert float(row["throughput_per_s"]) == result["throughput_per_s"]
+
+    markdown = (run / "bench.md").read_text(encoding="utf-8")
+    assert "| runtime | provider | precision | batch | p50 ms |" in markdown
+    assert markdown.count("| onnxruntime | cpu |") == 3 * len(BATCHES) and "cuda" in markdown
+    for text in ("torch", "onnxruntime", "int8-static", "cuda", "unavailable", "vs torch", "CUDAExecutionProvider"):
+        assert text in stdout, text
+
+
+def test_figures_are_positive_and_consistent(benched: tuple[Path, dict[str, Any], str]) -> None:
+    _, doc, _ = benched
+    eager = {r["batch_size"]: r["latency_ms"]["p50"] for r in ok_rows(doc) if r["runtime"] == "torch"}
+    for row in ok_rows(doc):
+        latency = row["latency_ms"]
+        values = [latency[k] for k in STATS]
+        assert values[0] > 0 and values == sorted(values), latency
+        assert row["iterations"] == ITERS
+        # throughput = samples / wall time of the whole loop, latency = time inside each call: the wall time
+        # also holds the loop's own overhead, so throughput x mean latency is just under the batch size
+        ratio = row["throughput_per_s"] * latency["mean"] / 1000 / row["batch_size"]
+        assert 0.5 < ratio <= 1.001, row
+        assert row["first_call_ms"] == pytest.approx(row["session_create_ms"] + row["first_run_ms"], abs=0.01)
+        assert row["session_create_ms"] > 0 and row["first_run_ms"] > 0
+        assert row["peak_rss_mb"] >= row["base_rss_mb"] > 0
+        assert row["speedup_vs_torch_eager"] == pytest.approx(eager[row["batch_size"]] / latency["p50"], rel=1e-3)
+        assert row["threads"]["intra_op"] == THREADS and row["threads"]["omp_num_threads"] == str(THREADS)
+        if row["runtime"] == "onnxruntime":
+            assert row["session_providers"] == ["CPUExecutionProvider"]
+    # one process per group, batch sizes ascending: its memory high-water mark can only grow
+    for runtime, precision in {(r["runtime"], r["precision"]) for r in ok_rows(doc)}:
+        peaks = [r["peak_rss_mb"] for r in ok_rows(doc) if (r["runtime"], r["precision"]) == (runtime, precision)]
+        assert peaks == sorted(peaks)
+    # onnxruntime workers never load torch: their memory is far below the torch worker's
+    ort_peak = max(r["peak_rss_mb"] for r in ok_rows(doc) if r["runtime"] == "onnxruntime")
+    torch_base = min(r["base_rss_mb"] for r in ok_rows(doc) if r["runtime"] == "torch")
+    assert ort_peak < torch_base
+
+
+def test_cuda_is_reported_not_replaced(benched: tuple[Path, dict[str, Any], str]) -> None:
+    import onnxruntime as ort
+    import torch
+
+    _, doc, _ = benched
+    cuda = [r for r in doc["results"] if r["provider"] == "cuda"]
+    assert {r["runtime"] for r in cuda} == {"onnxruntime", "torch"}
+    for row in cuda:
+        has_cuda = ("CUDAExecutionProvider" in ort.get_available_providers() if row["runtime"] == "onnxruntime"
+                    else torch.cuda.is_available())
+        if has_cuda:
+            assert row["status"] == "ok" and row.get("device_memory_mb") is not None, row
+            if row["runtime"] == "onnxruntime":
+                assert row["session_providers"][0] == "CUDAExecutionProvider"
+        else:
+            assert row["status"] == "unavailable" and row["batch_size"] is None, row
+            assert ("CUDAExecutionProvider" if row["runtime"] == "onnxruntime" else "torch.cuda") in row["reason"]
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--providers", "cpu,rocm"], ("unknown provider 'rocm'", "cpu, cuda, tensorrt")),
+    (["--batch-sizes", "1,0"], ("--batch-sizes", "'0'", "positive")),
+    (["--iters", "10", "--seconds", "2"], ("either --iters or --seconds",)),
+    (["--optimization", "max"], ("--optimization must be one of", "all, extended, basic, disabled")),
+])
+def test_bad_options_are_one_line_errors(extra: list[str], expected: tuple[str, ...], siamese_run: Path,
+                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["bench", str(siamese_run), *extra, "--out", str(tmp_path / "out")], capsys)
+    assert_one_line_error(code, err, *expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fixed_batch_onnx_refuses_other_batch_sizes(static_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["bench", str(static_onnx), "--batch-sizes", "1,8"], capsys)
+    assert_one_line_error(code, err, "fixed batch size of 1", "batch size 8", "--batch-sizes 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_file_without_weights(static_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A bare .onnx: onnxruntime is measured (and profiled), PyTorch is reported unavailable, OUT is ./bench-MODEL."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["bench", str(static_onnx), "--providers", "cpu", "--batch-sizes", "1", "--iters", "5",
+                              "--warmup", "1", "--threads", "1", "--profile"], capsys)
+    assert code == 0, err
+    out_dir = tmp_path / "bench-siamese"
+    doc = json.loads((out_dir / "bench.json").read_text(encoding="utf-8"))
+    assert doc["source"]["kind"] == "onnx" and not doc["onnx"]["exported"]
+    by_runtime = {r["runtime"]: r for r in doc["results"]}
+    ort_row = by_runtime["onnxruntime"]
+    assert ort_row["status"] == "ok" and ort_row["speedup_vs_torch_eager"] is None
+    profile = ort_row["profile"]
+    assert (out_dir / profile["file"]).is_file() and profile["runs"] > 0
+    assert profile["nodes_by_provider"].keys() == {"CPUExecutionProvider"} and any("Conv" in op["op"] for op in profile["top_ops"])
+    for runtime in ("torch", "torch.compile"):
+        assert by_runtime[runtime]["status"] == "unavailable" and "no PyTorch weights beside" in by_runtime[runtime]["reason"]
+    assert "unavailable" in out
