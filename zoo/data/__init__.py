@@ -34,6 +34,18 @@ CATALOG: dict[str, DatasetInfo] = {
                     "zoo.data.images:load_mnist", "CC BY-SA 3.0", offline=False),
         DatasetInfo("imagefolder", "image", "Your own images: imagefolder:PATH with one sub-folder per class.",
                     "zoo.data.images:load_imagefolder"),
+        DatasetInfo("ringnorm", "tabular", "Breiman's ringnorm: 20 features, N(0, 4I) vs N(a, I), a_i = 2/sqrt(20); 7400 rows as DELVE, generated (seeded).",
+                    "zoo.data.tabular:load_ringnorm", "generated"),
+        DatasetInfo("madelon-like", "tabular", "Madelon-like (Guyon's generator via scikit-learn): 500 features, 5 informative + 15 redundant, 480 noise; 2 classes, 2600 rows (seeded).",
+                    "zoo.data.tabular:load_madelon_like", "generated"),
+        DatasetInfo("breast-cancer", "tabular", "scikit-learn's bundled Wisconsin breast cancer table (569 rows, 30 features, 2 classes).",
+                    "zoo.data.tabular:load_breast_cancer", "CC BY 4.0 (UCI)"),
+        DatasetInfo("wine", "tabular", "scikit-learn's bundled wine table (178 rows, 13 features, 3 classes).",
+                    "zoo.data.tabular:load_wine", "CC BY 4.0 (UCI)"),
+        DatasetInfo("iris", "tabular", "scikit-learn's bundled iris table (150 rows, 4 features, 3 classes).",
+                    "zoo.data.tabular:load_iris", "CC BY 4.0 (UCI)"),
+        DatasetInfo("mouse-protein", "tabular", "UCI mice protein expression (Data_Cortex_Nuclear.xls: 1080 rows, 77 proteins, 8 classes; missing values median-imputed), downloaded.",
+                    "zoo.data.tabular:load_mouse_protein", "CC BY 4.0 (UCI)", offline=False),
     ]
 }
 
