@@ -13,12 +13,12 @@ Paper figures are the accuracies the article reports for DeepInsight and the ran
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from paper_common import apply_threads, paper_parser, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -37,18 +37,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ringnorm": {"epochs": 15, "batch_size": 128, "lr": 2e-3, "feature_extractor": "tsne", "pixels": 32},
     "madelon-like": {"epochs": 30, "batch_size": 64, "lr": 2e-3, "feature_extractor": "kpca", "pixels": 32},
 }
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are parsed as JSON when they can be (numbers, lists), else kept as text."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def run_one(data: str, out: Path, seed: int, overrides: dict[str, Any], progress: bool) -> dict[str, Any]:
@@ -98,20 +86,11 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/deepinsight-paper"), help="Folder for the runs and the report.")
+    parser = paper_parser(__doc__.splitlines()[0], model="deepinsight", default_out="runs/deepinsight-paper",
+                          seed_help="Training and split seed (the data sets themselves are fixed).", example="epochs=5")
     parser.add_argument("--datasets", default="ringnorm,madelon-like", help="Comma-separated data sets.")
-    parser.add_argument("--seed", type=int, default=0, help="Training and split seed (the data sets themselves are fixed).")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="Override a deepinsight config field for every data set (repeatable), e.g. --set epochs=5.")
-    parser.add_argument("--progress", action="store_true", help="Show Lightning progress bars.")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: torch's default). On busy shared CPUs 1 is often much faster.")
     args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
 
     from zoo import io as zio
 

@@ -20,13 +20,13 @@ two busy CPU cores). The paper's figures are for MNIST (60k images, 28x28); ours
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from paper_common import apply_threads, paper_parser, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -35,18 +35,6 @@ if str(ROOT) not in sys.path:
 PAPER_MNIST_NLNL = {0.2: 0.9935, 0.4: 0.9927, 0.6: 0.9891}  # NLNL test accuracy on MNIST, symmetric noise (as quoted in issue #7)
 MAX_DROP_AT_40 = 0.03
 MIN_DETECTION_AT_40 = 0.9
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are parsed as JSON when they can be (numbers, lists), else kept as text."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def run_one(rate: float, out: Path, seed: int, overrides: dict[str, Any], progress: bool) -> dict[str, Any]:
@@ -116,20 +104,11 @@ def markdown(results: list[dict[str, Any]], checks: dict[str, bool], command: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/nlnl-paper"), help="Folder for the runs and the report.")
+    parser = paper_parser(__doc__.splitlines()[0], model="nlnl", default_out="runs/nlnl-paper",
+                          seed_help="Seed of the split, the noise, the weights and the batches.", example="nl_epochs=10")
     parser.add_argument("--rates", default="0,0.2,0.4,0.6", help="Comma-separated symmetric noise rates (0: clean-label reference).")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the split, the noise, the weights and the batches.")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="Override an nlnl config field for every rate (repeatable), e.g. --set nl_epochs=10.")
-    parser.add_argument("--progress", action="store_true", help="Show Lightning progress bars.")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: torch's default). On busy shared CPUs 1 is often much faster.")
     args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
 
     from zoo import io as zio
 
