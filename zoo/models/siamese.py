@@ -28,7 +28,7 @@ from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel,
 
 class SiameseConfig(TrainConfig):
     data: str = Field("omniglot-minimal", description="Image data set with many classes: omniglot-minimal (embedded), omniglot, imagefolder:PATH, ...")
-    epochs: int = Field(15, ge=1, description="Training epochs.")
+    epochs: int = Field(25, ge=1, description="Training epochs.")
     batch_size: int = Field(64, ge=2, description="Pairs per step (half same-class, half different-class).")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
     image_size: int = Field(32, ge=16, le=256, description="Images are resized to image_size x image_size (Koch et al. use 105).")
