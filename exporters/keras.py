@@ -89,6 +89,9 @@ def save_keras(model: keras.Model, path: str | Path) -> Path:
         model.save(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

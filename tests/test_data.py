@@ -75,6 +75,21 @@ def test_mnist_downloader_reads_local_files(tmp_path: Path) -> None:
     assert ds.images.shape == (40, 28, 28) and ds.extra["train_mask"].sum() == 30
 
 
+def test_cifar10_reads_the_binary_batches(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        labels = rng.integers(0, 10, (4, 1), dtype=np.uint8)
+        (folder / name).write_bytes(np.hstack([labels, rng.integers(0, 255, (4, 3072), dtype=np.uint8)]).tobytes())
+    ds = data.load("cifar10", data_dir=tmp_path)
+    assert ds.images.shape == (24, 32, 32, 3) and ds.extra["train_mask"].sum() == 20
+    first = np.fromfile(folder / "data_batch_1.bin", dtype=np.uint8)[:3073]
+    assert ds.targets[0] == first[0] and np.array_equal(ds.images[0][..., 0].ravel(), first[1:1025])  # red plane
+    gray = data.load("cifar10", data_dir=tmp_path, size=(16, 16), color="L")
+    assert gray.images.shape == (24, 16, 16)
+
+
 def test_full_omniglot_reads_extracted_folders(tmp_path: Path) -> None:
     with zipfile.ZipFile(EMBEDDED_OMNIGLOT / "images_background_small1.zip") as zf:
         members = [m for m in zf.namelist() if m.endswith(".png") and ("/Greek/character0" in m)]
@@ -93,6 +108,6 @@ def test_downloaders_fail_offline_with_a_data_dir_hint(tmp_path: Path, monkeypat
         raise urllib.error.URLError("network is unreachable")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    for name in ("mnist", "omniglot"):
+    for name in ("mnist", "omniglot", "cifar10"):
         with pytest.raises(OfflineError, match=f"could not download {name}.*--data-dir"):
             data.load(name, data_dir=tmp_path / name)

@@ -32,6 +32,8 @@ CATALOG: dict[str, DatasetInfo] = {
                     "zoo.data.images:load_digits", "CC BY 4.0 (UCI)"),
         DatasetInfo("mnist", "image", "MNIST 28x28 digits through torchvision's downloader.",
                     "zoo.data.images:load_mnist", "CC BY-SA 3.0", offline=False),
+        DatasetInfo("cifar10", "image", "CIFAR-10 32x32 colour images (binary distribution; no pickles) through a real downloader.",
+                    "zoo.data.images:load_cifar10", "Krizhevsky 2009", offline=False),
         DatasetInfo("imagefolder", "image", "Your own images: imagefolder:PATH with one sub-folder per class.",
                     "zoo.data.images:load_imagefolder"),
         DatasetInfo("ringnorm", "tabular", "Breiman's ringnorm: 20 features, N(0, 4I) vs N(a, I), a_i = 2/sqrt(20); 7400 rows as DELVE, generated (seeded).",

@@ -160,6 +160,42 @@ def load_mnist(data_dir: str | Path | None = None, *, size: tuple[int, int] | No
                         extra={"train_mask": train_mask})
 
 
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def load_cifar10(data_dir: str | Path | None = None, *, size: tuple[int, int] | None = None, color: str = "RGB") -> ImageDataset:
+    """CIFAR-10 from its *binary* distribution (raw label + pixel bytes), never the pickled one:
+    ``DATA_DIR/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin``, downloaded (md5-checked) when absent."""
+    root = _default_data_dir(data_dir)
+    folder = root / "cifar-10-batches-bin"
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    if not all((folder / n).is_file() for n in names):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(CIFAR10_URL, str(root), md5=CIFAR10_MD5)
+        except Exception as exc:
+            raise _download_hint("cifar10", root, "cifar-10-batches-bin/data_batch_1.bin ... test_batch.bin "
+                                 "(the binary version)", exc) from None
+    records = []
+    for n in names:
+        raw = np.fromfile(folder / n, dtype=np.uint8)
+        if raw.size % 3073:
+            raise ZooError(f"{folder / n} is not a CIFAR-10 binary batch (size {raw.size} is not a multiple of 3073); re-download it.")
+        records.append(raw.reshape(-1, 3073))
+    table = np.concatenate(records)
+    images = table[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    if color == "L" or (size is not None and images.shape[1:3] != tuple(size)):
+        images = np.stack([np.asarray(Image.fromarray(im).convert(color).resize((size or (32, 32))[::-1], Image.Resampling.BILINEAR))
+                           for im in images])
+    train_mask = np.zeros(len(images), dtype=bool)
+    train_mask[: sum(len(r) for r in records[:5])] = True
+    return ImageDataset("cifar10", np.ascontiguousarray(images), table[:, 0].astype(np.int64), CIFAR10_CLASSES,
+                        license="MIT-style (Krizhevsky 2009)", extra={"train_mask": train_mask})
+
+
 def load_digits(data_dir: str | Path | None = None, *, size: tuple[int, int] | None = None, color: str = "L") -> ImageDataset:
     """scikit-learn's bundled 8x8 digits, rescaled from 0..16 to 0..255."""
     from sklearn.datasets import load_digits as sk_digits
