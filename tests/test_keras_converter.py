@@ -301,6 +301,18 @@ def _float_input(name: str, *dims: int | str) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(dims))
 
 
+
+def _assert_keras_matches_onnxruntime(model: onnx.ModelProto, rng: np.random.Generator) -> None:
+    """Convert a hand-built graph with input x (N, 3, 4, 4); compare every output with onnxruntime."""
+    onnx.checker.check_model(model)
+    keras_model = onnx_to_keras(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for bs in (1, 7):
+        x = rng.standard_normal((bs, 3, 4, 4)).astype(np.float32)
+        for got, ref in zip(keras_model.predict(x, verbose=0), session.run(None, {"x": x})):
+            assert got.shape == ref.shape
+            assert np.abs(got - ref).max() <= TOLERANCE
+
 def test_hand_built_ops_match_onnxruntime() -> None:
     rng = np.random.default_rng(3)
     w = rng.standard_normal((5, 48)).astype(np.float32)  # Gemm transB weight
@@ -336,14 +348,7 @@ def test_hand_built_ops_match_onnxruntime() -> None:
         [_float_input("y1", "N", 5), _float_input("y2", "N", 4, 4), _float_input("y3", "N", 3)],
         initializers,
     )
-    onnx.checker.check_model(model)
-    keras_model = onnx_to_keras(model)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    for bs in (1, 7):
-        x = rng.standard_normal((bs, 3, 4, 4)).astype(np.float32)
-        for got, ref in zip(keras_model.predict(x, verbose=0), session.run(None, {"x": x})):
-            assert got.shape == ref.shape
-            assert np.abs(got - ref).max() <= TOLERANCE
+    _assert_keras_matches_onnxruntime(model, rng)
 
 
 def test_shape_arithmetic_gather_and_resize_match_onnxruntime() -> None:
@@ -381,14 +386,7 @@ def test_shape_arithmetic_gather_and_resize_match_onnxruntime() -> None:
         ],
         initializers,
     )
-    onnx.checker.check_model(model)
-    keras_model = onnx_to_keras(model)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    for bs in (1, 7):
-        x = rng.standard_normal((bs, 3, 4, 4)).astype(np.float32)
-        for got, ref in zip(keras_model.predict(x, verbose=0), session.run(None, {"x": x})):
-            assert got.shape == ref.shape
-            assert np.abs(got - ref).max() <= TOLERANCE
+    _assert_keras_matches_onnxruntime(model, rng)
 
 
 def test_names_clashing_with_keras_auto_names_are_kept_for_io() -> None:

@@ -33,7 +33,8 @@ class Refuse(importlib.abc.MetaPathFinder):
 sys.meta_path[:] = [Refuse()] + [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
 sys.path_importer_cache.clear()
-sys.path[:] = [os.getcwd()] + [p for p in sys.path if p and not p.startswith(os.environ["REPO"])]
+# hide the repository's own modules (a virtualenv inside the repository keeps its site-packages)
+sys.path[:] = [os.getcwd()] + [p for p in sys.path if p and (not p.startswith(os.environ["REPO"]) or "site-packages" in p)]
 runpy.run_path("app.py", run_name="__main__")
 """
 

@@ -40,6 +40,12 @@ def test_run_directory_holds_every_artifact(siamese_run: Path) -> None:
     assert (siamese_run / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_training_leaves_the_environment_as_it_was(siamese_run: Path) -> None:
+    from zoo.engine import RUN_DIR_ENV
+
+    assert RUN_DIR_ENV not in os.environ  # else every later child process would write into that run
+
+
 def test_eval_reproduces_the_recorded_metrics(siamese_run: Path) -> None:
     art = zoo.load(str(siamese_run))
     recorded = json.loads((siamese_run / "metrics.json").read_text())["metrics"]

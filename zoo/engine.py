@@ -240,7 +240,6 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     """Train ``spec`` into ``run_dir`` and write the run's artifacts. Returns the metrics (rank 0)."""
     from zoo import artifacts
 
-    os.environ[RUN_DIR_ENV] = str(run_dir)
     L.seed_everything(spec.config.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
@@ -251,7 +250,15 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     started = time.perf_counter()
     if spec.config.init_from:
         _check_init_source(spec)
-    model = spec.fit(run)
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # for the DDP children Lightning spawns during fit, and only then
+    try:
+        model = spec.fit(run)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
     train_seconds = time.perf_counter() - started
     if not is_global_zero():
         return {}
