@@ -24,7 +24,6 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from zoo import io as zio
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -219,7 +218,8 @@ class Run:
             initial_weights(self.spec, module.model)
         trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
         if trainer.interrupted:
-            raise ZooError(f"training was interrupted; continue it with `zoo train --resume {self.dir}`.", exit_code=130)
+            raise ZooError(f"training was interrupted; continue it with `zoo train {self.spec.name} --resume {self.dir}`.",
+                           exit_code=130)
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
         if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
@@ -228,10 +228,9 @@ class Run:
             module.load_state_dict(state)
         model = module.model.cpu().eval()
         if name != "main" and trainer.is_global_zero:
-            from safetensors.torch import save_file
+            from zoo.artifacts import save_weights
 
-            with zio.atomic_path(done_marker) as tmp:
-                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+            save_weights(model, done_marker)
         return model
 
 
