@@ -180,7 +180,6 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
         spec = cls(config)
         run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)
         resume = False
-    spec.data  # load and validate the data before anything is written  # noqa: B018
     doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
     if doc:
         _print_result(doc, run_dir)

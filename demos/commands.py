@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 SOURCE_HELP = "Run directory, model.safetensors, FILE.onnx or hf://OWNER/NAME[@REV]"
 
@@ -54,7 +54,7 @@ def demo_command(
         try:
             launch(app, host=host, port=port, share=share, allowed_paths=allowed_folders(models, examples_dir))
         except OSError as exc:
-            raise ZooError(f"cannot listen on {host}:{port} ({_first_line(exc)}); pass a free --port or another --host.") from None
+            raise ZooError(f"cannot listen on {host}:{port} ({first_line(exc, limit=200)}); pass a free --port or another --host.") from None
 
 
 def space_command(
@@ -84,8 +84,3 @@ def _check_port(port: int) -> None:
 def _check_threads(threads: int | None) -> None:
     if threads is not None and threads < 1:
         raise ZooError(f"--threads must be at least 1, got {threads}.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]

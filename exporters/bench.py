@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import io as zio
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     from exporters.sources import ResolvedSource
@@ -704,7 +704,7 @@ class OnnxRuntimeBackend:
                                                 providers=chain[self.job.provider])
         except Exception as exc:  # pybind Fail / NotImplemented / InvalidGraph: the graph cannot run on this provider
             raise Unavailable(f"onnxruntime cannot create a {self.provider} session for the {self.job.precision} "
-                              f"graph ({_first_line(exc)})") from None
+                              f"graph ({first_line(exc)})") from None
         used = session.get_providers()
         if not used or used[0] != self.provider:
             raise Unavailable(f"onnxruntime created the session on {used} instead of {self.provider} "
@@ -877,7 +877,7 @@ def worker_main(job_file: str) -> int:
         except Unavailable as exc:
             rows.append(unavailable_row(job.runtime, job.provider, job.precision, str(exc), batch))
         except Exception as exc:  # an error at one batch size (e.g. out of memory) must not hide the others
-            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             status = "unavailable" if job.runtime == "torch.compile" else "failed"
             rows.append(unavailable_row(job.runtime, job.provider, job.precision, reason, batch, status))
         save()
@@ -897,7 +897,7 @@ def profile_batch(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarra
         with backend.context():
             return backend.profile(feeds, f"{job.runtime}-{job.provider}-{job.precision}-b{batch}")
     except Exception as exc:  # a profiler failure must not lose the timings
-        return {"error": f"{type(exc).__name__}: {_first_line(exc)}"}
+        return {"error": f"{type(exc).__name__}: {first_line(exc)}"}
 
 
 def measure(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarray], base_rss: float) -> dict[str, Any]:
@@ -1055,11 +1055,6 @@ def top_ops(by_op: dict[str, float], count: int = 10) -> list[dict[str, Any]]:
     total = sum(by_op.values())
     ranked = sorted(by_op.items(), key=lambda item: -item[1])[:count]
     return [{"op": op, "us_per_run": round(us, 2), "share": round(us / total, 4) if total else 0.0} for op, us in ranked]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo import io as zio
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     from exporters.sources import ResolvedSource
@@ -259,7 +259,7 @@ def _stage_torchscript(src: ResolvedSource, stage: Path, reference: Predict, sou
         try:
             traced = torch.jit.trace(src.artifact.model.cpu().eval(), args)
         except Exception as exc:
-            raise ZooError(f"torch.jit.trace failed on {src.spec.name} ({_first_line(exc)}); export to ONNX instead.") from exc
+            raise ZooError(f"torch.jit.trace failed on {src.spec.name} ({first_line(exc)}); export to ONNX instead.") from exc
         torch.jit.save(traced, str(staged), _extra_files={"zoo.json": json.dumps(config_document(src.spec))})
         loaded = torch.jit.load(str(staged), map_location="cpu")
     target = {"file": name, "format": "torchscript", "runtime": f"torch {torch.__version__} (torch.jit, CPU)"}
@@ -430,8 +430,3 @@ def _ort_runtime() -> str:
 
 def _ensure_keras_backend() -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -43,7 +43,7 @@ def keras_to_onnx(model: Any, spec: ZooModel | None = None, *, opset: int | None
                 warnings.simplefilter("ignore")
                 model.export(str(target), format="onnx", input_signature=signature, opset_version=opset, verbose=False)
         except Exception as exc:  # Keras/torch.onnx raise many error types for untraceable models
-            raise ZooError(f"Keras could not export the model to ONNX ({_first_line(exc)}).") from exc
+            raise ZooError(f"Keras could not export the model to ONNX ({first_line(exc)}).") from exc
         proto = onnx.load(str(target))
     if spec is not None:
         rename_io(proto, [t.name for t in spec.inputs()], [t.name for t in spec.outputs()])
@@ -69,8 +69,3 @@ def rename_io(proto: onnx.ModelProto, input_names: list[str], output_names: list
     for node in graph.node:
         node.input[:] = [mapping.get(n, n) for n in node.input]
         node.output[:] = [mapping.get(n, n) for n in node.output]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from zoo import io as zio
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -82,7 +82,7 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
                 opset_version=opset or DEFAULT_OPSET, dynamic_shapes=dynamic_shapes, optimize=optimize,
                 external_data=False, verbose=False, report=False)
     except Exception as exc:  # torch.export / onnx translation errors come in many classes
-        raise ZooError(f"PyTorch could not export {spec.name} to ONNX ({_first_line(exc)}); "
+        raise ZooError(f"PyTorch could not export {spec.name} to ONNX ({first_line(exc)}); "
                        "the model's forward must be traceable by torch.export.") from exc
     proto = program.model_proto
     if optimize:
@@ -136,7 +136,7 @@ def check_model(proto: onnx.ModelProto, *, what: str = "the ONNX model") -> None
     try:
         onnx.checker.check_model(proto, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ZooError(f"{what} is not valid ONNX ({_first_line(exc)}); the file is corrupt or was written by a broken exporter.") from None
+        raise ZooError(f"{what} is not valid ONNX ({first_line(exc)}); the file is corrupt or was written by a broken exporter.") from None
 
 
 def zoo_metadata(spec: ZooModel) -> dict[str, str]:
@@ -209,7 +209,7 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
     try:
         proto = onnx.load(str(path))
     except (DecodeError, ValueError, OSError, RuntimeError) as exc:
-        raise ZooError(f"{path} is not a readable ONNX file ({_first_line(exc)}); it is truncated or corrupt, re-export or re-download it.") from None
+        raise ZooError(f"{path} is not a readable ONNX file ({first_line(exc)}); it is truncated or corrupt, re-export or re-download it.") from None
     if not proto.graph.node and not proto.graph.output:
         raise ZooError(f"{path} holds no ONNX graph; it is truncated or not an ONNX file, re-export or re-download it.")
     if check:
@@ -238,8 +238,3 @@ def _spec_and_model(source: ModelSource) -> tuple[ZooModel, nn.Module]:
         spec, model = source
         return spec, model
     return source.spec, source.model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

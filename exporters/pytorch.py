@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import io as zio
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -57,7 +57,7 @@ def prepare_for_onnx2torch(proto: onnx.ModelProto) -> onnx.ModelProto:
             out = onnx.version_converter.convert_version(out, ONNX2TORCH_OPSET)
         except Exception as exc:  # the version converter raises RuntimeError/ConvertError variants
             raise ZooError(f"cannot down-convert the ONNX graph from opset {opset} to {ONNX2TORCH_OPSET} for onnx2torch "
-                           f"({_first_line(exc)}); re-export with --opset {ONNX2TORCH_OPSET}.") from None
+                           f"({first_line(exc)}); re-export with --opset {ONNX2TORCH_OPSET}.") from None
     return out
 
 
@@ -71,7 +71,7 @@ def onnx_to_torch(source: str | Path | onnx.ModelProto) -> nn.Module:
     try:
         module = convert(prepare_for_onnx2torch(proto))
     except NotImplementedError as exc:
-        raise ZooError(f"onnx2torch cannot convert this graph: {_first_line(exc)}; "
+        raise ZooError(f"onnx2torch cannot convert this graph: {first_line(exc)}; "
                        "the op/attribute has no onnx2torch converter, run the ONNX file with onnxruntime instead.") from None
     return module.eval()
 
@@ -100,7 +100,7 @@ def load_torch(weights: str | Path, onnx_source: str | Path | onnx.ModelProto) -
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ZooError(f"{weights} does not match the structure of the ONNX graph ({_first_line(exc)}); "
+        raise ZooError(f"{weights} does not match the structure of the ONNX graph ({first_line(exc)}); "
                        "convert again from the same ONNX file.") from None
     return module.eval()
 
@@ -114,8 +114,3 @@ def read_metadata(weights: str | Path) -> dict[str, str]:
 
 def structure_note(onnx_name: str) -> str:
     return json.dumps({"builder": "onnx2torch", "onnx_file": onnx_name, "opset": ONNX2TORCH_OPSET})
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

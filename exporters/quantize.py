@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -45,7 +45,7 @@ def to_fp16(source: str | Path | onnx.ModelProto, target: str | Path) -> Path:
     try:
         half = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
     except Exception as exc:  # the converter raises plain Exceptions on graphs it cannot type
-        raise ZooError(f"float16 conversion failed ({_first_line(exc)}); export the fp32 model only.") from exc
+        raise ZooError(f"float16 conversion failed ({first_line(exc)}); export the fp32 model only.") from exc
     return _save(topologically_sorted(half), target, proto)
 
 
@@ -68,7 +68,7 @@ def quantize_dynamic(source: str | Path | onnx.ModelProto, target: str | Path, *
                                  weight_type=QuantType.QInt8,
                                  extra_options={"DefaultTensorType": _float_type()})
         except Exception as exc:  # onnxruntime.quantization raises assorted errors on odd graphs
-            raise ZooError(f"int8 dynamic quantisation failed ({_first_line(exc)}); export without --quantize.") from exc
+            raise ZooError(f"int8 dynamic quantisation failed ({first_line(exc)}); export without --quantize.") from exc
         return _save(_load(out), target, proto)
 
 
@@ -98,7 +98,7 @@ def quantize_static(source: str | Path | onnx.ModelProto, target: str | Path,
         except ZooError:
             raise
         except Exception as exc:
-            raise ZooError(f"int8 static quantisation failed ({_first_line(exc)}); try --quantize dynamic.") from exc
+            raise ZooError(f"int8 static quantisation failed ({first_line(exc)}); try --quantize dynamic.") from exc
         return _save(_load(out), target, proto)
 
 
@@ -216,8 +216,3 @@ def _float_type() -> int:
     from onnx import TensorProto
 
     return TensorProto.FLOAT
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

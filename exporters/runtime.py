@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -37,7 +37,7 @@ def onnx_session(path: str | Path, providers: list[str] | None = None,
     try:
         return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises pybind Fail/InvalidGraph/InvalidProtobuf/NotImplemented
-        raise ZooError(f"onnxruntime cannot load {path} ({_first_line(exc)}); the file is corrupt, truncated "
+        raise ZooError(f"onnxruntime cannot load {path} ({first_line(exc)}); the file is corrupt, truncated "
                        "or uses an op this onnxruntime lacks: re-export it with `zoo export`.") from None
 
 
@@ -91,7 +91,7 @@ def load_keras(path: str | Path) -> Any:
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as exc:  # Keras raises TypeError/ValueError/zipfile errors for unknown layers or bad files
-        detail = _first_line(exc)
+        detail = first_line(exc)
         hint = ("it uses a custom layer or function zoo does not load (only built-in Keras layers are allowed)"
                 if any(w in detail for w in ("Could not locate", "custom", "Unknown", "deserializ", "safe_mode"))
                 else "it is corrupt or not a Keras 3 file")
@@ -127,8 +127,3 @@ _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tenso
 
 def _ort_numpy_dtype(ort_type: str) -> Any:
     return _ORT_TYPES.get(ort_type, np.float32)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

@@ -18,6 +18,12 @@ class ZooError(Exception):
             self.exit_code = exit_code
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (or its type name), for one-line user errors."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
 class OfflineError(ZooError):
     """A download was needed but the network (or the Hub) cannot be reached."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from zoo.errors import OfflineError, ZooError
+from zoo.errors import OfflineError, ZooError, first_line
 
 EMBEDDED_OMNIGLOT = Path(__file__).parent / "omniglot"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -100,7 +100,7 @@ def load_omniglot_minimal(data_dir: str | Path | None = None, *, size: tuple[int
 
 
 def _download_hint(name: str, data_dir: Path, layout: str, exc: Exception) -> OfflineError:
-    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    reason = first_line(exc, limit=160)
     return OfflineError(f"could not download {name} into {data_dir} ({reason}); without network, place the files "
                         f"there yourself ({layout}) and pass --data-dir {data_dir}.")
 

@@ -456,16 +456,10 @@ class Nlnl(ZooModel):
         return cleaned
 
     def record_labels(self, run_dir: Path) -> None:
-        """Rewrite config.json now that the data fixed the classes; save which labels were corrupted."""
-        import json
-
-        from zoo import artifacts
-
+        """Save which labels were corrupted (config.json already holds the classes: the engine loads the
+        data, which fills them, before it writes the config)."""
         if not is_global_zero() or not run_dir.exists():
             return
-        config_json = run_dir / artifacts.CONFIG_JSON
-        command = json.loads(config_json.read_text(encoding="utf-8")).get("command", "") if config_json.is_file() else ""
-        artifacts.write_config(run_dir, self, command=command)
         data = self.data
         rows = [(int(i), split, int(data.true_labels[i]), int(data.given_labels[i]), int(data.corrupted[i]))
                 for split in ("train", "val") for i in data.splits[split]]
