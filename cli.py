@@ -33,37 +33,48 @@ COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_co
 
 @app.command("list")
 def list_models() -> None:
-    """Table of the zoo's models: task, input, default data set, parameters."""
+    """Table of the zoo's models: task, input, default data set, parameters (read from torch-free cards)."""
     from zoo import registry
 
     table = Table(title="zoo models")
     for col in ("model", "task", "input", "default data", "parameters", "paper metric"):
         table.add_column(col)
     for name in registry.names():
-        spec = registry.create(name)
-        params = sum(p.numel() for p in spec.build_model().parameters())
-        inputs = ", ".join(f"{t.name} {tuple(t.shape)}" for t in spec.inputs())
-        table.add_row(name, spec.task, inputs, spec.default_data, f"{params:,}", spec.primary_metric)
+        card = registry.card(name)
+        table.add_row(name, card.task, card.inputs, card.default_data, f"{card.parameters:,}", card.primary_metric)
     console.print(table)
 
 
 @app.command("info")
 def info(model: str = typer.Argument(..., help="Model name (see `zoo list`).")) -> None:
-    """What a model is, its paper, inputs/outputs and every config option with its default."""
+    """What a model is, its paper, presets and every config option with its default and group."""
     from zoo import registry
+    from zoo.config import field_group
 
-    spec = registry.create(model)
-    console.print(f"[bold]{spec.name}[/] — {spec.summary}\n[dim]{spec.paper}[/]\n")
-    console.print(f"task: {spec.task}   default data: {spec.default_data}   headline metric: {spec.primary_metric}")
-    for kind, tensors in (("input", spec.inputs()), ("output", spec.outputs())):
-        for t in tensors:
-            console.print(f"{kind} [cyan]{t.name}[/] {t.dtype}{list(t.shape)}: {t.description}")
+    card = registry.card(model)
+    config_cls = card.config_class()
+    console.print(f"[bold]{card.name}[/] — {card.summary}\n[dim]{card.paper}[/]\n")
+    console.print(f"task: {card.task} ({card.kind})   default data: {card.default_data}   headline metric: {card.primary_metric}")
+    console.print(f"input: {card.inputs}   parameters (default config): {card.parameters:,}")
+    for preset in card.presets:
+        weights = f" weights {preset.weights}" if getattr(preset, "weights", None) else ""
+        console.print(f"preset [cyan]{preset.name}[/]: {getattr(preset, 'description', '')}{weights}")
     table = Table(title="config (zoo train options / --config keys)")
-    for col in ("option", "default", "description"):
+    for col in ("option", "default", "group", "description"):
         table.add_column(col)
-    for name, fld in type(spec.config).model_fields.items():
-        table.add_row("--" + name.replace("_", "-"), repr(getattr(spec.config, name)), fld.description or "")
+    defaults = config_cls()
+    for name, fld in config_cls.model_fields.items():
+        table.add_row("--" + name.replace("_", "-"), repr(getattr(defaults, name)), field_group(config_cls, name), fld.description or "")
     console.print(table)
+    if "backbone" in config_cls.model_fields:
+        from zoo.backbones import BACKBONES
+
+        bb = Table(title="backbones (--backbone)")
+        for col in ("name", "family", "min size", "ImageNet weights", "paper / notes"):
+            bb.add_column(col)
+        for b in BACKBONES.values():
+            bb.add_row(b.name, b.family, str(b.min_size), b.weights or "—", b.notes or b.paper)
+        console.print(bb)
 
 
 @app.command("data")
@@ -132,7 +143,8 @@ def _option_parameter(name: str, field: Any) -> inspect.Parameter:
 def _train_command(model_name: str) -> Any:
     from zoo import registry
 
-    cls = registry.get(model_name)
+    cls = registry.card(model_name)  # torch-free: `zoo train MODEL --help` imports no model code
+    config_cls = cls.config_class()
     kw = inspect.Parameter.KEYWORD_ONLY
     params = [
         inspect.Parameter("config_file", kw, annotation=Optional[Path],
@@ -142,7 +154,7 @@ def _train_command(model_name: str) -> Any:
         inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
         inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
     ]
-    params += [_option_parameter(n, f) for n, f in cls.Config.model_fields.items()]
+    params += [_option_parameter(n, f) for n, f in config_cls.model_fields.items()]
 
     def run(**kwargs: Any) -> None:
         given = {k: v for k, v in kwargs.items() if k not in RUN_OPTIONS and v is not None}

@@ -136,7 +136,7 @@ def test_model_applies_the_fitted_transform_to_raw_rows() -> None:
 
 
 def test_population_batchnorm_uses_the_statistics_of_the_rows() -> None:
-    from zoo.models.deepinsight import DeepInsightConfig, DeepInsightNet, population_batchnorm
+    from zoo.models.deepinsight.model import DeepInsightConfig, DeepInsightNet, population_batchnorm
 
     torch.manual_seed(0)
     net = DeepInsightNet(DeepInsightConfig(n_features=6, n_classes=2, pixels=8, channels=[4], dense=[4], conv_dropout=0.3))
@@ -186,7 +186,7 @@ def test_train_writes_the_run_with_pictures(tmp_path: Path, capsys: pytest.Captu
     # validation ran with population batch-norm statistics of the training rows: recomputing them changes nothing
     import copy
 
-    from zoo.models.deepinsight import population_batchnorm
+    from zoo.models.deepinsight.model import population_batchnorm
 
     saved_stats = {k: v.clone() for k, v in art.model.state_dict().items() if "running_" in k}
     recomputed = copy.deepcopy(art.model)

@@ -63,7 +63,7 @@ class Reference:
 
     def array(self, path: Path) -> np.ndarray:
         from zoo.data.images import decode_image
-        from zoo.models.siamese import to_model_input
+        from zoo.models.siamese.model import to_model_input
 
         return to_model_input(decode_image(Path(path), size=(self.size, self.size), color="L", origin=str(path))[None])
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from hub_server import FakeHub, hf_env, hub_environment, running_hub
 
-from conftest import TINY_SIAMESE
 
 OWNER = "zoo-tester"
 REPO = f"{OWNER}/siamese-tiny"
@@ -335,7 +334,9 @@ def test_train_init_from_hub_starts_from_the_pulled_weights(hub: FakeHub, pushed
     from zoo import registry
 
     run = tmp_path / "finetune"
-    tiny = {**TINY_SIAMESE, "steps_per_epoch": 2, "val_trials": 10, "eval_trials": 10, "eval_ways": "5", "checkpoint_every": 0}
+    from zoo import registry
+
+    tiny = {**registry.card("siamese").tiny, "steps_per_epoch": 2, "val_trials": 10, "eval_trials": 10, "eval_ways": "5", "checkpoint_every": 0}
     options = [f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in tiny.items()]
     env = hf_env(hub.url, tmp_path / "home")
     # a learning rate so small that training cannot move the weights measurably: they must be the Hub's

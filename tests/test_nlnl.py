@@ -76,7 +76,7 @@ def test_asymmetric_flips_for_cifar_names_and_other_class_sets() -> None:
 @pytest.mark.parametrize("rate", [1.0, 1.5, -0.1])
 def test_noise_rate_outside_unit_interval_is_rejected(rate: float) -> None:
     from zoo.config import load_config
-    from zoo.models.nlnl import NlnlConfig
+    from zoo.models.nlnl.model import NlnlConfig
 
     with pytest.raises(ZooError, match=r"\[0, 1\)"):
         nlabels.inject_noise(np.arange(10) % 2, 2, rate, "symmetric", seed=0)
@@ -127,7 +127,7 @@ def test_selection_thresholds_are_strict() -> None:
 
 
 def synthetic_data(num_classes: int = 4) -> object:
-    from zoo.models.nlnl import NoisyImageData
+    from zoo.models.nlnl.model import NoisyImageData
 
     labels = np.arange(8) % num_classes
     return NoisyImageData(torch.zeros(8, 1, 8, 8), labels, labels.copy(),
@@ -137,7 +137,7 @@ def synthetic_data(num_classes: int = 4) -> object:
 def test_stage_losses_train_only_on_selected_samples() -> None:
     import torch.nn.functional as F
 
-    from zoo.models.nlnl import NlnlConfig, NoisyLabelStage
+    from zoo.models.nlnl.model import NlnlConfig, NoisyLabelStage
 
     data, config = synthetic_data(), NlnlConfig(class_names=["0", "1", "2", "3"], gamma=0.5)
     labels = torch.tensor([0, 1])
@@ -160,7 +160,7 @@ def test_stage_losses_train_only_on_selected_samples() -> None:
 
 
 def test_complementary_labels_are_resampled_each_epoch_and_reproducible() -> None:
-    from zoo.models.nlnl import NlnlConfig, NoisyLabelStage
+    from zoo.models.nlnl.model import NlnlConfig, NoisyLabelStage
 
     targets = np.arange(600) % 4
     make = lambda: NoisyLabelStage(torch.nn.Linear(1, 1), synthetic_data(), NlnlConfig(), "nl",  # noqa: E731
@@ -181,7 +181,7 @@ def test_detection_scores() -> None:
 # -- data and model description ------------------------------------------------------------------------
 
 def test_digits_splits_are_disjoint_and_only_train_and_val_are_noisy() -> None:
-    from zoo.models.nlnl import Nlnl, NlnlConfig
+    from zoo.models.nlnl.model import Nlnl, NlnlConfig
 
     spec = Nlnl(NlnlConfig(image_size=8, noise_rate=0.2))
     data = spec.data
@@ -196,7 +196,7 @@ def test_digits_splits_are_disjoint_and_only_train_and_val_are_noisy() -> None:
 
 
 def test_description_for_ink_on_white_data_and_torchvision_backbones() -> None:
-    from zoo.models.nlnl import Nlnl, NlnlConfig
+    from zoo.models.nlnl.model import Nlnl, NlnlConfig
 
     names = [f"c{i}" for i in range(5)]
     spec = Nlnl(NlnlConfig(data="omniglot-minimal", class_names=names, image_size=28, backbone="resnet18"))

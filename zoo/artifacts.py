@@ -31,6 +31,7 @@ CONFIG_YAML = "config.yaml"
 METRICS = "metrics.json"
 CURVES = "training_curves.png"
 CARD = "model_card.md"
+RUN_YAML = "run.yaml"  # this machine's settings and local paths; never published
 
 
 @dataclass
@@ -81,17 +82,30 @@ class Artifact:
 
 def config_document(spec: ZooModel, command: str = "") -> dict[str, Any]:
     """The content of config.json: enough to rebuild the model and to use its exported files."""
-    return {"model": spec.name, "zoo_version": __version__, "config": spec.config.to_dict(),
+    return {"model": spec.name, "zoo_version": __version__, "config": spec.config.portable_dict(),
             **{k: v for k, v in spec.describe().items() if k != "model"}, "command": command}
 
 
 def write_config(run_dir: Path, spec: ZooModel, command: str = "") -> None:
+    """config.json and config.yaml (portable: architecture, recipe, data) and run.yaml (this machine's
+    trainer settings and local paths, which `--resume` and local `zoo eval` merge back in)."""
     zio.write_json(run_dir / CONFIG_JSON, config_document(spec, command))
-    zio.write_yaml(run_dir / CONFIG_YAML, {"model": spec.name, **spec.config.to_dict()})
+    zio.write_yaml(run_dir / CONFIG_YAML, {"model": spec.name, **spec.config.portable_dict()})
+    zio.write_yaml(run_dir / RUN_YAML, spec.config.local_dict())
 
 
 def read_config(root: Path) -> tuple[str, dict[str, Any]]:
-    """(model name, config fields) from config.json, else config.yaml, in ``root``."""
+    """(model name, config fields) from config.json, else config.yaml, in ``root``, with run.yaml's
+    local settings on top when the run was made on this machine."""
+    name, fields = _read_portable_config(root)
+    if (root / RUN_YAML).is_file():
+        from zoo.config import read_yaml_mapping
+
+        fields = {**fields, **read_yaml_mapping(root / RUN_YAML)}
+    return name, fields
+
+
+def _read_portable_config(root: Path) -> tuple[str, dict[str, Any]]:
     if (root / CONFIG_JSON).is_file():
         try:
             doc = json.loads((root / CONFIG_JSON).read_text(encoding="utf-8"))
@@ -150,7 +164,7 @@ def peak_memory_mb() -> float:
 
 
 def finish_run(run_dir: Path, spec: ZooModel, model: nn.Module, *, train_seconds: float, command: str,
-               stages: list[str]) -> dict[str, Any]:
+               stages: list[str], parameter_summaries: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
     """Write weights, evaluate, write metrics, curves and the model-card stub. Returns metrics.json's content."""
     import time
 
@@ -169,6 +183,7 @@ def finish_run(run_dir: Path, spec: ZooModel, model: nn.Module, *, train_seconds
         "eval_seconds": round(time.perf_counter() - started, 2),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "parameter_summary": parameter_summaries or {},
         "command": command,
         "zoo_version": __version__,
         "python": sys.version.split()[0],

@@ -12,13 +12,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from zoo.errors import ZooError
 
 
+# Field groups (``json_schema_extra``): the config splits into the architecture and the recipe/data
+# (portable: config.json, the Hub) and the trainer/hardware settings and local paths of one machine
+# (run.yaml in the run directory only). DERIVED fields are filled from the data, not set by users.
+HARDWARE = {"group": "hardware"}
+LOCAL_PATH = {"group": "local"}
+DERIVED = {"group": "derived"}
+
+
+def field_group(config_cls: type[BaseModel], name: str) -> str:
+    """"architecture/recipe", "hardware", "local" or "derived" for field ``name``."""
+    extra = config_cls.model_fields[name].json_schema_extra
+    return extra.get("group", "architecture/recipe") if isinstance(extra, dict) else "architecture/recipe"
+
+
 class TrainConfig(BaseModel):
     """Options every zoo model shares: data, optimisation, engine, reproducibility."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
     data: str = Field("", description="Data set name (see `zoo data`), or imagefolder:PATH / a CSV path where the model takes one. Empty: the model's default.")
-    data_dir: Path | None = Field(None, description="Where downloadable data sets live (or are downloaded to).")
+    data_dir: Path | None = Field(None, description="Where downloadable data sets live (or are downloaded to).", json_schema_extra=LOCAL_PATH)
     epochs: int = Field(10, ge=1, description="Training epochs.")
     batch_size: int = Field(64, ge=1, description="Mini-batch size (per process).")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
@@ -26,18 +40,42 @@ class TrainConfig(BaseModel):
     scheduler: Literal["cosine", "plateau", "none"] = Field("cosine", description="Learning-rate schedule.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clipping (0 disables).")
     early_stopping: int = Field(0, ge=0, description="Stop after this many epochs without validation improvement (0 disables).")
-    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field("auto", description="auto: 16-mixed on CUDA, 32 on CPU.")
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field("auto", description="auto: 16-mixed on CUDA, 32 on CPU.", json_schema_extra=HARDWARE)
     seed: int = Field(0, description="Seed for weights, splits, sampling and augmentation (runs are deterministic).")
-    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Lightning accelerator.")
-    devices: str = Field("auto", description="Devices per node: 'auto', a count, or a list like '0,1'.")
-    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, fsdp, ... (multi-node: launch with torchrun).")
-    num_nodes: int = Field(1, ge=1, description="Nodes for multi-node training (with torchrun).")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Lightning accelerator.", json_schema_extra=HARDWARE)
+    devices: str = Field("auto", description="Devices per node: 'auto', a count, or a list like '0,1'.", json_schema_extra=HARDWARE)
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, fsdp, ... (multi-node: launch with torchrun).", json_schema_extra=HARDWARE)
+    num_nodes: int = Field(1, ge=1, description="Nodes for multi-node training (with torchrun).", json_schema_extra=HARDWARE)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=HARDWARE)
     checkpoint_every: int = Field(50, ge=0, description="Also save a resumable checkpoint every N optimiser steps (0: only at epoch ends).")
     init_from: str | None = Field(None, description="Start from these weights: a run directory, a model.safetensors or hf://OWNER/NAME[@REV].")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def portable_dict(self) -> dict[str, Any]:
+        """The fields that describe the model and its recipe: no hardware settings, no local paths
+        (a local ``data`` path or ``init_from`` file is replaced by its kind). What config.json holds."""
+        out: dict[str, Any] = {}
+        for name, value in self.to_dict().items():
+            if field_group(type(self), name) in ("hardware", "local"):
+                continue
+            if name == "data" and isinstance(value, str) and is_local_data(value):
+                value = value.split(":", 1)[0] if ":" in value else "csv"
+            if name == "init_from" and isinstance(value, str) and not value.startswith("hf://"):
+                value = None
+            out[name] = value
+        return out
+
+    def local_dict(self) -> dict[str, Any]:
+        """What ``portable_dict`` leaves out: this machine's settings and paths (run.yaml)."""
+        portable = self.portable_dict()
+        return {k: v for k, v in self.to_dict().items() if k not in portable or portable[k] != v}
+
+
+def is_local_data(value: str) -> bool:
+    """True for data given as a local path (``imagefolder:PATH``, a CSV file), not a named data set."""
+    return value.startswith("imagefolder:") or value.lower().endswith((".csv", ".tsv", ".xls", ".xlsx")) or "/" in value
 
 
 def field_kind(annotation: Any) -> tuple[Any, bool]:

@@ -74,9 +74,11 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def configure_optimizer(module: L.LightningModule, config: Any, monitor: str, mode: str) -> dict[str, Any]:
-    """AdamW with the configured schedule; cosine is stepped per optimiser step with a short warm-up."""
-    params = [p for p in module.parameters() if p.requires_grad]
+def configure_optimizer(module: L.LightningModule, config: Any, monitor: str, mode: str,
+                        groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """AdamW with the configured schedule; cosine is stepped per optimiser step with a short warm-up.
+    ``groups``: parameter groups with their own ``lr`` (default: every trainable parameter at ``config.lr``)."""
+    params: Any = groups if groups is not None else [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.scheduler == "none":
         return {"optimizer": opt}
@@ -150,6 +152,7 @@ class Run:
     trainer_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     stage_names: list[str] = field(default_factory=list)
+    parameter_summaries: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> counts at its start
 
     def stage_dir(self, name: str) -> Path:
         return self.dir if name == "main" else self.dir / "stages" / name
@@ -217,6 +220,8 @@ class Run:
         if not resuming:
             initial_weights(self.spec, module.model)
         trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
+        if getattr(module, "parameter_summary", None):
+            self.parameter_summaries[name] = dict(module.parameter_summary)
         if trainer.interrupted:
             raise ZooError(f"training was interrupted; continue it with `zoo train {self.spec.name} --resume {self.dir}`.",
                            exit_code=130)
@@ -262,16 +267,13 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     if not is_global_zero():
         return {}
     return artifacts.finish_run(run_dir, spec, model, train_seconds=train_seconds, command=command,
-                                stages=run.stage_names)
+                                stages=run.stage_names, parameter_summaries=run.parameter_summaries)
 
 
 def _check_init_source(spec: ZooModel) -> None:
     from zoo import artifacts
 
-    source = artifacts.load(spec.config.init_from)  # validates before any weight is read
-    if source.spec.name != spec.name:
-        raise ZooError(f"--init-from {spec.config.init_from} holds a '{source.spec.name}' model, not '{spec.name}'; "
-                       "pick weights of the same model.")
+    spec.init_state(artifacts.load(spec.config.init_from))  # validates before training starts
 
 
 def initial_weights(spec: ZooModel, model: nn.Module) -> nn.Module:
@@ -283,7 +285,7 @@ def initial_weights(spec: ZooModel, model: nn.Module) -> nn.Module:
         return model
     from zoo import artifacts
 
-    state = artifacts.load(spec.config.init_from).state_dict()
+    state = spec.init_state(artifacts.load(spec.config.init_from))
     own = model.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched:

@@ -1,8 +1,17 @@
-"""The model registry: a model is described once, as a ``ZooModel`` subclass, and every command reads it.
+"""The model registry: every model is described twice, cheaply and fully.
 
-Adding a model = one module under ``zoo/models/`` that defines a ``@register``-ed ``ZooModel``
-subclass, plus its name in ``zoo.models.BUILTIN`` (or a ``zoo.models`` entry point in another
-package). Modules are imported only when their model is asked for, so ``zoo --help`` stays fast.
+* A :class:`ModelCard` (torch-free): name, task kind, paper, default data, primary metric, static
+  parameter count, presets, the tiny config tests use, and where its config class and its
+  implementation live. ``zoo list``, ``zoo info`` and ``zoo train MODEL --help`` read only cards and
+  config classes, so they import no torch, Lightning, onnx or keras.
+* A :class:`ZooModel` subclass (imported on demand): the network, data, training and evaluation.
+  Most models inherit it from a task base class in :mod:`zoo.tasks`, so a new model of an existing
+  kind is a config plus a network.
+
+Adding a model = a package ``zoo/models/<name>/`` whose ``__init__.py`` defines ``CARD`` (and imports
+nothing heavy), a ``config.py`` with its pydantic config, a module with the ``@register``-ed
+implementation, plus one line in ``zoo.models.BUILTIN`` (or a ``zoo.models`` entry point naming the
+package of another distribution).
 """
 
 from __future__ import annotations
@@ -30,7 +39,72 @@ if TYPE_CHECKING:  # heavy imports only for type checkers
 # Evaluation code takes one of these, so the same metric runs on PyTorch, onnxruntime or Keras.
 Predict = Callable[[dict[str, "np.ndarray"]], list["np.ndarray"]]
 
-OutputMeaning = Literal["probability", "logits", "probabilities", "value", "embedding"]
+OutputMeaning = Literal["probability", "logits", "probabilities", "value", "embedding", "image"]
+TaskKind = Literal["image-classification", "pair-similarity", "tabular-classification", "sequence", "pretext", "generative"]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The torch-free description of one model: what ``zoo list``/``zoo info`` show and where the rest lives.
+
+    ``config`` and ``impl`` are ``"module:attribute"`` paths; the config module must import no heavy
+    library. ``parameters`` is the parameter count of the default config (a registry-wide test checks
+    it against the built network). ``tiny`` holds config overrides small enough for the test suite.
+    """
+
+    name: str
+    summary: str  # one line for `zoo list`
+    task: str  # human-readable, e.g. "one-shot image similarity"
+    kind: TaskKind
+    paper: str
+    config: str
+    impl: str
+    default_data: str
+    primary_metric: str
+    parameters: int
+    inputs: str  # e.g. "left, right: 1x32x32 grey images"
+    paper_url: str = ""
+    pipeline_tag: str = "image-classification"
+    tags: tuple[str, ...] = ()
+    tiny: dict[str, Any] = field(default_factory=dict)
+    presets: tuple[Any, ...] = ()  # zoo.presets.Preset entries (named configs, optionally with hf:// weights)
+
+    def config_class(self) -> type[TrainConfig]:
+        return _import_attr(self.config)
+
+    def preset(self, name: str) -> Any:
+        for preset in self.presets:
+            if preset.name == name:
+                return preset
+        names = ", ".join(p.name for p in self.presets) or "none"
+        raise ZooError(f"model '{self.name}' has no preset '{name}'; its presets: {names}.")
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One graph an export writes: ``module`` is a dotted attribute path of the trained network
+    ("" = the whole network); inputs/outputs name TensorSpecs of this graph."""
+
+    name: str
+    module: str = ""
+    inputs: tuple[TensorSpec, ...] | None = None  # None: the model's inputs()
+    outputs: tuple[TensorSpec, ...] | None = None  # None: the model's outputs()
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What ``zoo export`` turns into graphs, and how parity is checked.
+
+    Parity runs at every batch size of ``parity_batches`` and, for every other dynamic axis, at each
+    size of ``axis_sizes[axis]``. ``graphs[0]`` is the model's main graph (file ``<model>.onnx``);
+    further graphs are written as ``<model>.<graph>.onnx``.
+    """
+
+    graphs: tuple[GraphSpec, ...] = (GraphSpec("model"),)
+    atol: float = 1e-4
+    opset: int = 18
+    parity_batches: tuple[int, ...] = (1, 7, 64)
+    axis_sizes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,11 +155,12 @@ class DemoHook:
 class ZooModel(ABC):
     """Everything the zoo knows about one model. Subclass, fill the ClassVars, implement the methods."""
 
-    name: ClassVar[str]
+    card: ClassVar[ModelCard]  # name, paper, task ... are copied from it by @register
     Config: ClassVar[type[TrainConfig]]
-    summary: ClassVar[str]  # one line for `zoo list`
-    task: ClassVar[str]  # e.g. "one-shot similarity", "tabular classification"
-    paper: ClassVar[str]  # full citation
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    task: ClassVar[str]
+    paper: ClassVar[str]
     paper_url: ClassVar[str] = ""
     default_data: ClassVar[str]
     primary_metric: ClassVar[str]  # key of evaluate()'s result that headlines the model
@@ -152,6 +227,22 @@ class ZooModel(ABC):
         """The Gradio UI for this model (see ``demos``); None if the model has none yet."""
         return None
 
+    def export_spec(self) -> ExportSpec:
+        """Which submodules become graphs, with which tolerance, opset and parity shapes."""
+        return ExportSpec()
+
+    def backbone_weights(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(backbone name, its weights in ``state``) when this model holds a zoo backbone, so another
+        model can start from it (``--init-from``); None otherwise."""
+        return None
+
+    def init_state(self, source: Any) -> dict[str, Any]:
+        """The weights ``--init-from`` loads from ``source`` (an Artifact). Default: a run of the same model."""
+        if source.spec.name != self.name:
+            raise ZooError(f"--init-from {self.config.init_from} holds a '{source.spec.name}' model, not '{self.name}'; "
+                           "pick weights of the same model.")
+        return source.state_dict()
+
     def describe(self) -> dict[str, Any]:
         """Everything a consumer of an exported file needs, in JSON-able form."""
         return {
@@ -162,19 +253,30 @@ class ZooModel(ABC):
             "preprocessing": self.preprocessing().to_dict(),
             "labels": self.labels(),
             "primary_metric": self.primary_metric,
+            "kind": self.card.kind,
         }
 
 
 _REGISTRY: dict[str, type[ZooModel]] = {}
+CARD_FIELDS = ("name", "summary", "task", "paper", "paper_url", "default_data", "primary_metric", "pipeline_tag", "tags")
 
 
 def register(cls: type[ZooModel]) -> type[ZooModel]:
-    """Class decorator that adds a model to the registry."""
-    for attr in ("name", "Config", "summary", "task", "paper", "default_data", "primary_metric"):
-        if not hasattr(cls, attr):
-            raise TypeError(f"{cls.__name__} must define class attribute {attr!r} to be registered")
-    _REGISTRY[cls.name] = cls
+    """Class decorator that adds a model to the registry; its card supplies name, paper, task, ..."""
+    card_ = getattr(cls, "card", None)
+    if not isinstance(card_, ModelCard):
+        raise TypeError(f"{cls.__name__} must set `card = CARD` (a ModelCard) to be registered")
+    for attr in CARD_FIELDS:
+        setattr(cls, attr, getattr(card_, attr))
+    if not hasattr(cls, "Config"):
+        cls.Config = card_.config_class()
+    _REGISTRY[card_.name] = cls
     return cls
+
+
+def _import_attr(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def _module_index() -> dict[str, str]:
@@ -191,15 +293,29 @@ def names() -> list[str]:
     return sorted(_module_index())
 
 
+def card(name: str) -> ModelCard:
+    """The torch-free card of model ``name`` (imports only its light package)."""
+    index = _module_index()
+    if name not in index:
+        raise ZooError(f"unknown model '{name}'; choose one of: {', '.join(sorted(index))} (see `zoo list`).")
+    found = getattr(importlib.import_module(index[name]), "CARD", None)
+    if not isinstance(found, ModelCard) or found.name != name:
+        raise ZooError(f"package {index[name]} has no CARD for a model named '{name}'; define CARD = ModelCard(name='{name}', ...).")
+    return found
+
+
+def config_class(name: str) -> type[TrainConfig]:
+    """The typed config of model ``name`` (torch-free)."""
+    return card(name).config_class()
+
+
 def get(name: str) -> type[ZooModel]:
-    """The ``ZooModel`` class registered as ``name`` (imports its module on first use)."""
+    """The ``ZooModel`` class registered as ``name`` (imports its implementation on first use)."""
     if name not in _REGISTRY:
-        index = _module_index()
-        if name not in index:
-            raise ZooError(f"unknown model '{name}'; choose one of: {', '.join(sorted(index))} (see `zoo list`).")
-        importlib.import_module(index[name])
+        card_ = card(name)
+        _import_attr(card_.impl)
         if name not in _REGISTRY:
-            raise ZooError(f"module {index[name]} did not register a model named '{name}'; decorate its class with @register.")
+            raise ZooError(f"{card_.impl} did not register a model named '{name}'; decorate its class with @register.")
     return _REGISTRY[name]
 
 

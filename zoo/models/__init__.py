@@ -1,10 +1,13 @@
-"""Built-in zoo models: name -> module. Each module registers its ``ZooModel`` with ``@register``.
+"""Built-in zoo models: name -> package. Each package's ``__init__`` defines a torch-free ``CARD``;
+its implementation module registers the ``ZooModel`` with ``@register``.
 
-Third-party packages add models through the ``zoo.models`` entry-point group instead.
+Third-party packages add models through the ``zoo.models`` entry-point group (value: the package
+that defines ``CARD``).
 """
 
 BUILTIN: dict[str, str] = {
     "siamese": "zoo.models.siamese",
     "nlnl": "zoo.models.nlnl",
     "deepinsight": "zoo.models.deepinsight",
+    "transfer": "zoo.models.transfer",
 }

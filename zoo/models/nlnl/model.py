@@ -19,22 +19,21 @@ recorded in noisy_labels.csv), so detection precision/recall are measured agains
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
 from torch import nn
 
 from zoo import noisy_labels as nlabels
-from zoo.config import TrainConfig
-from zoo.engine import StepLoader, configure_optimizer, epoch_batches, is_global_zero
+from zoo.engine import epoch_batches, is_global_zero
 from zoo.errors import ZooError
+from zoo.models.nlnl import CARD
+from zoo.models.nlnl.config import NlnlConfig
+from zoo.tasks.base import StepModule
 from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel, register
 
 if TYPE_CHECKING:
@@ -49,43 +48,6 @@ CLEANED_LABELS_CSV = "cleaned_labels.csv"
 CONFIDENCE_PNG = "nlnl_confidence.png"
 
 
-class NlnlConfig(TrainConfig):
-    data: str = Field("digits", description="Image classification data set: digits, omniglot-minimal (characters as classes; both offline), mnist, imagefolder:PATH.")
-    epochs: int = Field(15, ge=1, description="Epochs of every stage whose own --STAGE-epochs is 0; the CE baseline trains for the sum of all stages.")
-    lr: float = Field(3e-3, gt=0, description="Peak learning rate (AdamW) of every stage.")
-    noise_rate: float = Field(0.4, description="Fraction of training and validation labels to corrupt, in [0, 1). 0: keep the labels as they are (already noisy data).")
-    noise_type: Literal["symmetric", "asymmetric"] = Field("symmetric", description="symmetric: to a uniformly drawn other class; asymmetric: to a look-alike class (digits 2->7, 3->8, 5<->6, 7->1).")
-    backbone: Literal["small-cnn", "resnet18", "efficientnet_b0"] = Field("small-cnn", description="Classifier network: small-cnn (CPU), resnet18 or efficientnet_b0 (torchvision, untrained; for GPUs).")
-    width: int = Field(16, ge=4, description="small-cnn: channels of the first block (doubled in each of the next two).")
-    image_size: int = Field(16, ge=8, le=512, description="Images are resized to image_size x image_size (digits are 8x8, MNIST 28x28).")
-    nl_epochs: int = Field(30, ge=0, description="Epochs of negative learning on all samples (0: --epochs).")
-    selnl_epochs: int = Field(20, ge=0, description="Epochs of selective NL (samples with given-label confidence > 1/K) (0: --epochs).")
-    selpl_epochs: int = Field(20, ge=0, description="Epochs of selective PL (samples with given-label confidence > gamma) (0: --epochs).")
-    clean_epochs: int = Field(0, ge=0, description="Epochs of the fresh network trained on the samples judged clean (0: --epochs).")
-    final_epochs: int = Field(0, ge=0, description="Epochs of the final network on all samples with cleaned labels (0: --epochs).")
-    complementary_labels: int = Field(5, ge=1, description="Complementary labels drawn per image and epoch. Kim et al. use 1 for CIFAR-10 (with 720 NL epochs) and 110 for CIFAR-100; more labels per image reach the same NL fit in far fewer epochs.")
-    gamma: float = Field(0.5, gt=0, lt=1, description="SelPL trains with the given label only where its confidence exceeds gamma.")
-    clean_threshold: float = Field(0.5, gt=0, lt=1, description="After SelPL, labels whose confidence is below this are flagged noisy and relabelled.")
-    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of each class held out for validation (noisy too: checkpoints are chosen without clean labels).")
-    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Share of each class held out (clean) for testing; MNIST uses its own test set.")
-    class_names: list[str] = Field([], description="Output classes in order; filled from the data set at training.")
-
-    @field_validator("noise_rate")
-    @classmethod
-    def _rate_in_unit_interval(cls, value: float) -> float:
-        if not 0.0 <= value < 1.0:
-            raise ValueError("the noise rate must be in [0, 1): the fraction of labels to corrupt, e.g. 0.4")
-        return value
-
-    @field_validator("class_names", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    def stage_epochs(self, stage: str) -> int:
-        return getattr(self, f"{stage}_epochs") or self.epochs
 
 
 # -- networks --------------------------------------------------------------------------------------
@@ -225,18 +187,15 @@ def accuracy(model: nn.Module, data: NoisyImageData, split: str = "test") -> flo
     return float(np.mean(predict_logits(model, data.images[rows]).argmax(1) == data.true_labels[rows]))
 
 
-class NoisyLabelStage(L.LightningModule):
+class NoisyLabelStage(StepModule):
     """One stage of the pipeline: ``loss`` on the training ``rows`` with labels ``targets``.
 
     Batches and complementary labels are functions of (seed, stage, global step), as the engine
     requires for exact mid-epoch resume."""
 
-    monitor = "val/acc"
-    monitor_mode = "max"
-
     def __init__(self, model: nn.Module, data: NoisyImageData, config: NlnlConfig, loss: StageLoss,
                  rows: np.ndarray, targets: np.ndarray, stage_key: int) -> None:
-        super().__init__()
+        super().__init__(model, config)
         if len(rows) == 0:
             raise ZooError("a training stage has no samples: SelPL flagged every label as noisy; lower --clean-threshold "
                            "or train the NL stages longer (--nl-epochs).")
@@ -245,19 +204,9 @@ class NoisyLabelStage(L.LightningModule):
         self.num_classes = len(data.classes)
         self._complementary: tuple[int, np.ndarray] | None = None
 
-    def _world(self) -> tuple[int, int]:
-        return self.trainer.global_rank, max(1, self.trainer.world_size)
-
     def steps_per_epoch(self) -> int:
         """Batches of rank 0, which holds the most rows (``epoch_batches`` deals rows out rank by rank)."""
-        _, world = self._world()
-        return math.ceil(math.ceil(len(self.rows) / world) / self.config.batch_size)
-
-    def train_dataloader(self) -> StepLoader:
-        return StepLoader(self.steps_per_epoch())
-
-    def val_dataloader(self) -> list[int]:
-        return [0]  # one 'batch': the whole (small) validation split
+        return self.rows_steps(len(self.rows))
 
     def complementary_for_epoch(self, epoch: int) -> np.ndarray:
         if self._complementary is None or self._complementary[0] != epoch:
@@ -269,7 +218,7 @@ class NoisyLabelStage(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
         epoch, position = divmod(self.global_step, self.steps_per_epoch())
-        rank, world = self._world()
+        rank, world = self.world()
         batches = epoch_batches(len(self.rows), cfg.batch_size, cfg.seed, epoch, rank, world)
         picked = batches[position % len(batches)]
         images = self.data.images[self.rows[picked]].to(self.device)
@@ -296,9 +245,6 @@ class NoisyLabelStage(L.LightningModule):
         rows = self.data.splits["val"]
         predicted = predict_logits(self.model, self.data.images[rows], self.device).argmax(1)
         self.log("val/acc", float(np.mean(predicted == self.data.given_labels[rows])), prog_bar=True, batch_size=1)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimizer(self, self.config, self.monitor, self.monitor_mode)
 
 
 @dataclass
@@ -347,17 +293,8 @@ def cleaning_report(data: NoisyImageData, rows: np.ndarray, flagged: np.ndarray,
 
 @register
 class Nlnl(ZooModel):
-    name = "nlnl"
+    card = CARD
     Config = NlnlConfig
-    summary = "NLNL: negative learning with complementary labels, SelNL/SelPL and label cleaning for training on noisy labels."
-    task = "image classification with noisy labels"
-    paper = ("Kim, Y., Yun, J., Shon, H., Kim, J. (2019). NLNL: Negative Learning for Noisy Labels. "
-             "IEEE/CVF International Conference on Computer Vision (ICCV), 101-110.")
-    paper_url = "https://arxiv.org/abs/1908.07387"
-    default_data = "digits"
-    primary_metric = "test/acc"
-    pipeline_tag = "image-classification"
-    tags = ("noisy-labels", "negative-learning", "complementary-labels", "label-cleaning")
     config: NlnlConfig
 
     def __init__(self, config: NlnlConfig | None = None) -> None:

@@ -11,47 +11,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
 from torch import nn
 
-from zoo.config import TrainConfig
-from zoo.engine import StepLoader, configure_optimizer, step_generator
+from zoo.engine import step_generator
 from zoo.errors import ZooError
+from zoo.models.siamese import CARD
+from zoo.models.siamese.config import SiameseConfig
+from zoo.tasks.base import StepModule
 from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel, register
 
 
-class SiameseConfig(TrainConfig):
-    data: str = Field("omniglot-minimal", description="Image data set with many classes: omniglot-minimal (embedded), omniglot, imagefolder:PATH, ...")
-    epochs: int = Field(25, ge=1, description="Training epochs.")
-    batch_size: int = Field(64, ge=2, description="Pairs per step (half same-class, half different-class).")
-    lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW).")
-    image_size: int = Field(32, ge=16, le=256, description="Images are resized to image_size x image_size (Koch et al. use 105).")
-    channels: list[int] = Field([32, 64, 96, 128], min_length=2, description="Output channels of each conv stage (Koch et al.: 64,128,128,256).")
-    embedding_dim: int = Field(512, ge=8, description="Size of the shared embedding (Koch et al.: 4096).")
-    distance: Literal["l1", "l2"] = Field("l1", description="Distance layer: l1 = |a-b| weighted (paper), l2 = squared difference weighted.")
-    batch_norm: bool = Field(True, description="Batch normalisation after each convolution (not in the paper; speeds up training).")
-    steps_per_epoch: int = Field(150, ge=1, description="Optimiser steps per epoch (pairs are sampled freshly every step).")
-    same_alphabet_negatives: float = Field(0.5, ge=0, le=1, description="Share of different-class pairs drawn from the same group (alphabet): harder negatives.")
-    augment: bool = Field(True, description="Random affine distortions (rotation, shear, scale, translation) as in the paper.")
-    val_trials: int = Field(300, ge=10, description="N-way trials for the validation metric each epoch.")
-    val_ways: int = Field(5, ge=2, description="N of the validation N-way one-shot task.")
-    eval_trials: int = Field(400, ge=10, description="Trials per N-way test task.")
-    eval_ways: list[int] = Field([5, 20], min_length=1, description="N-way one-shot tasks to evaluate on held-out classes.")
-    test_groups: list[str] = Field([], description="Groups (alphabets) held out for testing; empty: chosen by the seed.")
-    val_groups: list[str] = Field([], description="Groups (alphabets) held out for validation; empty: chosen by the seed.")
-
-    @field_validator("channels", "eval_ways", "test_groups", "val_groups", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
 
 class ConvBranch(nn.Module):
@@ -245,23 +219,18 @@ def ci95(p: float, n: int) -> float:
 
 # -- training ----------------------------------------------------------------------------------------
 
-class SiameseTask(L.LightningModule):
-    monitor = "val/acc"
-    monitor_mode = "max"
+class SiameseTask(StepModule):
+    """Pair similarity: balanced same/different pairs sampled per step; N-way one-shot validation."""
 
     def __init__(self, model: SiameseNet, data: PairData, config: SiameseConfig) -> None:
-        super().__init__()
-        self.model, self.data, self.config = model, data, config
+        super().__init__(model, config)
+        self.data = data
         self._val_trials = one_shot_trials(data, data.split_classes["val"], config.val_ways, config.val_trials, config.seed + 1)
         if self._val_trials is None:
             raise ZooError(f"the validation split has fewer than {config.val_ways} classes; lower --val-ways or hold out more groups.")
 
-    def train_dataloader(self) -> StepLoader:
-        world = max(1, self.trainer.world_size)
-        return StepLoader(max(1, self.config.steps_per_epoch // world))
-
-    def val_dataloader(self) -> list[int]:
-        return [0]  # one validation 'batch': the N-way trials are built from the step-free trial list
+    def steps_per_epoch(self) -> int:
+        return max(1, self.config.steps_per_epoch // self.world()[1])
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
@@ -286,9 +255,6 @@ class SiameseTask(L.LightningModule):
         acc = n_way_accuracy(predict, images, self._val_trials)
         self.log("val/acc", acc, prog_bar=True, batch_size=1)
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimizer(self, self.config, self.monitor, self.monitor_mode)
-
 
 def _module_predict(model: nn.Module, device: torch.device) -> Predict:
     def predict(inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -304,17 +270,8 @@ def _module_predict(model: nn.Module, device: torch.device) -> Predict:
 
 @register
 class Siamese(ZooModel):
-    name = "siamese"
+    card = CARD
     Config = SiameseConfig
-    summary = "Siamese conv net: weight-shared branches, L1 distance, sigmoid 'same class?' output; N-way one-shot classification."
-    task = "one-shot image similarity"
-    paper = ("Koch, G., Zemel, R., Salakhutdinov, R. (2015). Siamese Neural Networks for One-shot Image Recognition. "
-             "ICML Deep Learning Workshop.")
-    paper_url = "https://www.cs.cmu.edu/~rsalakhu/papers/oneshot1.pdf"
-    default_data = "omniglot-minimal"
-    primary_metric = "test/20way_acc"
-    pipeline_tag = "image-classification"
-    tags = ("siamese", "one-shot", "omniglot", "few-shot")
     config: SiameseConfig
 
     def build_model(self) -> SiameseNet:

@@ -17,50 +17,23 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
 from torch import nn
 
-from zoo.config import TrainConfig
 from zoo.data.tabular import TabularDataset
 from zoo.deepinsight_transform import FittedTransform, fit_transform, rectangle_of
-from zoo.engine import StepLoader, configure_optimizer, epoch_batches
+from zoo.engine import epoch_batches
 from zoo.errors import ZooError
+from zoo.models.deepinsight import CARD
+from zoo.models.deepinsight.config import DeepInsightConfig
+from zoo.tasks.base import StepModule
 from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel, register
 
 
-class DeepInsightConfig(TrainConfig):
-    data: str = Field("ringnorm", description="Tabular data set: ringnorm, madelon-like, breast-cancer, wine, iris, mouse-protein, or a CSV file (with --target).")
-    target: str = Field("", description="Class column of a CSV file given as --data.")
-    impute: bool = Field(False, description="Fill missing feature values with the training-split median (else missing values are an error).")
-    scaler: Literal["log", "minmax"] = Field("log", description="Feature scaling: log = the authors' LogScaler (norm-2), minmax = per-feature min-max (norm-1).")
-    feature_extractor: Literal["tsne", "kpca", "pca"] = Field("tsne", description="How features are placed on the plane: t-SNE (cosine), kernel PCA (RBF) or PCA of the transposed training matrix.")
-    pixels: int = Field(32, ge=8, le=256, description="Image size: pixels x pixels.")
-    channels: list[int] = Field([8, 16, 32], min_length=1, max_length=5, description="Output channels of each CNN stage (both branches).")
-    dense: list[int] = Field([64, 32], min_length=1, description="Hidden dense layers after global average pooling (the output layer is added).")
-    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout after every hidden dense layer.")
-    conv_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after every CNN stage (after the max-pool); 0.3 as in the case-study sketch costs accuracy on sparse images (a dropped pixel is a dropped feature).")
-    epochs: int = Field(30, ge=1, description="Training epochs.")
-    batch_size: int = Field(64, ge=2, description="Rows per mini-batch.")
-    lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
-    val_size: float = Field(0.1, gt=0, lt=0.5, description="Share of the rows held out for validation (model selection), stratified.")
-    test_size: float = Field(0.1, gt=0, lt=0.5, description="Share of the rows held out for the test metric, stratified.")
-    n_features: int = Field(0, ge=0, description="Filled from the data before training (number of feature columns); leave 0.")
-    n_classes: int = Field(0, ge=0, description="Filled from the data before training; leave 0.")
-    class_names: list[str] = Field([], description="Filled from the data before training (output order); leave empty.")
-    feature_names: list[str] = Field([], description="Filled from the data before training (input column order); leave empty.")
-
-    @field_validator("channels", "dense", "class_names", "feature_names", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
 
 # -- the network ----------------------------------------------------------------------------------------
@@ -216,32 +189,21 @@ def _short(value: Any) -> str:
 
 # -- training ---------------------------------------------------------------------------------------------
 
-class DeepInsightTask(L.LightningModule):
-    monitor = "val/acc"
-    monitor_mode = "max"
+class DeepInsightTask(StepModule):
+    """Tabular classification on the raw feature vector (the image transform is inside the network)."""
 
     def __init__(self, model: DeepInsightNet, data: SplitTable, config: DeepInsightConfig) -> None:
-        super().__init__()
-        self.model, self.config = model, config
+        super().__init__(model, config)
         self.features = torch.from_numpy(data.features)
         self.targets = torch.from_numpy(data.targets)
         self.train_rows = data.splits["train"]
         self.val_rows = torch.from_numpy(data.splits["val"])
 
-    def _world(self) -> tuple[int, int]:
-        return self.trainer.global_rank, max(1, self.trainer.world_size)
-
     def steps_per_epoch(self) -> int:
         # the last rank gets the fewest rows; every rank takes that many steps so DDP stays in step
-        _, world = self._world()
+        _, world = self.world()
         n, bs = len(self.train_rows), self.config.batch_size
         return max(1, len(epoch_batches(n, bs, self.config.seed, 0, world - 1, world)))
-
-    def train_dataloader(self) -> StepLoader:
-        return StepLoader(self.steps_per_epoch())
-
-    def val_dataloader(self) -> list[int]:
-        return [0]  # one validation 'batch': the whole validation split
 
     def on_validation_model_eval(self) -> None:
         # deterministic (all training rows, fixed order), so a resumed run gets the same statistics
@@ -250,7 +212,7 @@ class DeepInsightTask(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         # The batch is a pure function of the global step, so a run resumed mid-epoch sees the same batches.
-        rank, world = self._world()
+        rank, world = self.world()
         epoch, index = divmod(self.global_step, self.steps_per_epoch())
         picked = epoch_batches(len(self.train_rows), self.config.batch_size, self.config.seed, epoch, rank, world)[index]
         rows = torch.from_numpy(self.train_rows[picked])
@@ -266,9 +228,6 @@ class DeepInsightTask(L.LightningModule):
         logits = torch.cat([self.model(chunk) for chunk in x.split(2048)])
         self.log("val/loss", F.cross_entropy(logits, y), batch_size=len(y))
         self.log("val/acc", (logits.argmax(1) == y).float().mean(), prog_bar=True, batch_size=len(y))
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimizer(self, self.config, self.monitor, self.monitor_mode)
 
 
 # -- evaluation helpers -----------------------------------------------------------------------------------
@@ -365,18 +324,8 @@ def plot_samples(images: np.ndarray, targets: np.ndarray, classes: list[str], pa
 
 @register
 class DeepInsight(ZooModel):
-    name = "deepinsight"
+    card = CARD
     Config = DeepInsightConfig
-    summary = "DeepInsight: tabular rows become images (t-SNE/kPCA feature layout, hull-aligned pixel grid) for a two-branch CNN."
-    task = "tabular classification"
-    paper = ("Sharma, A., Vans, E., Shigemizu, D., Boroevich, K. A., Tsunoda, T. (2019). DeepInsight: A methodology "
-             "to transform a non-image data to an image for convolution neural network architecture. "
-             "Scientific Reports 9, 11399.")
-    paper_url = "https://doi.org/10.1038/s41598-019-47765-6"
-    default_data = "ringnorm"
-    primary_metric = "test/acc"
-    pipeline_tag = "tabular-classification"
-    tags = ("deepinsight", "tabular", "cnn", "tsne", "kernel-pca")
     config: DeepInsightConfig
 
     # -- shapes: written into the config from the data before anything is built ----------------------
