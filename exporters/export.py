@@ -235,7 +235,8 @@ def _keras_from_onnx(src: ResolvedSource, proto: Any, stage: Path, reference: Pr
     import keras
 
     target = {"file": name, "format": "keras", "runtime": f"keras {keras.__version__} ({keras.backend.backend()} backend)",
-              "via": "ONNX (torch.onnx dynamo) -> zoo's ONNX->Keras 3 converter"}
+              "via": "ONNX (torch.onnx dynamo) -> zoo's ONNX->Keras 3 converter",
+              "dynamic_batch": _has_dynamic_batch(proto)}
     report = _check(src, reference, keras_predictor(staged), source_info, target, atol=atol, rows=rows)
     report["sizes"] = {"bytes": staged.stat().st_size}
     return staged, report
@@ -413,6 +414,12 @@ def _target_path(out: str | Path | None, default_dir: Path, name: str) -> Path:
     if out.suffix != expected:
         raise ZooError(f"--out {out} must end in '{expected}' for this conversion (or name a folder).")
     return out
+
+
+def _has_dynamic_batch(proto: Any) -> bool:
+    """Whether the ONNX graph's first input has a symbolic (dynamic) first axis."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim if len(proto.graph.input) else []
+    return bool(dims) and not dims[0].HasField("dim_value")
 
 
 def _check_target(to: str, allowed: tuple[str, ...], command: str) -> str:

@@ -100,6 +100,24 @@ class GradualUnfreezing(BaseFinetuning):
             index = len(stages) - 1 - depth
             self.unfreeze_and_add_param_group(stages[index], optimizer, lr=self.lr * self.decay ** (depth + 1), train_bn=True)
             pl_module.model.train(pl_module.model.training)
+            extend_schedules(pl_module.trainer, optimizer)
+
+
+def extend_schedules(trainer: Any, optimizer: Any) -> None:
+    """Give a parameter group added mid-training the same schedule as the first group (torch's schedulers
+    keep one entry per group, fixed when they are built)."""
+    group = optimizer.param_groups[-1]
+    group.setdefault("initial_lr", group["lr"])
+    for config in trainer.lr_scheduler_configs:
+        scheduler = config.scheduler
+        if hasattr(scheduler, "lr_lambdas") and len(scheduler.lr_lambdas) < len(optimizer.param_groups):
+            scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+        if hasattr(scheduler, "base_lrs") and len(scheduler.base_lrs) < len(optimizer.param_groups):
+            scheduler.base_lrs.append(group["initial_lr"])
+        if hasattr(scheduler, "min_lrs") and len(scheduler.min_lrs) < len(optimizer.param_groups):
+            scheduler.min_lrs.append(scheduler.min_lrs[0])
+        if hasattr(scheduler, "_last_lr") and len(scheduler._last_lr) < len(optimizer.param_groups):
+            scheduler._last_lr.append(group["lr"])
 
 
 class TransferStage(ClassifierStage):
