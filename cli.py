@@ -154,7 +154,10 @@ def _train_command(model_name: str) -> Any:
         inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
         inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
     ]
-    params += [_option_parameter(n, f) for n, f in config_cls.model_fields.items()]
+    from zoo.config import field_group
+
+    # fields derived from the data (class names, shapes) are recorded in the artifact, not options
+    params += [_option_parameter(n, f) for n, f in config_cls.model_fields.items() if field_group(config_cls, n) != "derived"]
 
     def run(**kwargs: Any) -> None:
         given = {k: v for k, v in kwargs.items() if k not in RUN_OPTIONS and v is not None}

@@ -17,6 +17,11 @@ import torch
 from zoo import registry
 from zoo.backbones import BACKBONES
 
+# Tolerance relative to the largest output. float32 noise of these deep nets with calibrated BatchNorm
+# is ~1e-4 of the output scale in every runtime: onnxruntime itself is 8.8e-5 (resnet50) and 7.7e-5
+# (inception_v3) away from PyTorch, Keras 7.2e-5 and 8.3e-5 away from onnxruntime.
+RELATIVE = 2e-4
+
 KERAS_RELOAD = """
 import os, sys
 os.environ["KERAS_BACKEND"] = "torch"
@@ -29,7 +34,7 @@ for name in sorted(f for f in os.listdir(folder) if f.endswith(".keras")):
     out = keras.ops.convert_to_numpy(model(data["x"]))
     scale = max(1.0, float(np.abs(data["ref"]).max()))
     err = float(np.abs(out - data["ref"]).max())
-    assert err <= 1e-4 * scale, (name, err, scale)
+    assert err <= 2e-4 * scale, (name, err, scale)
     print(name, err)
 """
 
@@ -71,7 +76,7 @@ def test_backbone_exports_to_onnx_and_keras_with_parity(index: int, name: str, k
     scale = max(1.0, float(np.abs(ref).max()))
     for batch in (1, 7):
         out = session.run(None, {"image": x[:batch]})[0]
-        assert np.abs(out - ref[:batch]).max() <= 1e-4 * scale, (name, batch)
+        assert np.abs(out - ref[:batch]).max() <= RELATIVE * scale, (name, batch)
     keras_model = onnx_to_keras(proto)
     save_keras(keras_model, keras_folder / f"{index:02d}-{name.replace(':', '_')}.keras")
     np.savez(keras_folder / f"{index:02d}-{name.replace(':', '_')}.npz", x=x, ref=ref)

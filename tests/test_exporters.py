@@ -95,7 +95,7 @@ def test_every_model_exports_and_runs_without_zoo(name: str, tiny_run, exports, 
     art = artifacts.load(run)
     art.spec.data  # noqa: B018  (models may complete data-dependent config fields when their data loads)
     meta = read_metadata(onnx_result.path)
-    assert json.loads(meta["zoo"])["config"] == art.spec.config.to_dict() and meta["model"] == name
+    assert json.loads(meta["zoo"])["config"] == art.spec.config.portable_dict() and meta["model"] == name
     assert json.loads(meta["parity"])["passed"] is True
     for exported in (onnx_result.path, keras_result.path):  # the spec comes back from the file alone
         assert resolve_source(exported).spec.config == art.spec.config

@@ -187,6 +187,11 @@ def test_photo_folder_trains_evaluates_exports_and_classifies(tmp_path: Path, ca
     onnx = export(run_dir, "onnx")
     keras = export(run_dir, "keras")
     assert onnx.parity["passed"] and keras.parity["passed"]
+    code, out, err = run_cli(["bench", str(run_dir), "--providers", "cpu", "--batch-sizes", "1,4", "--warmup", "1",
+                              "--iters", "5", "--no-torch-compile"], capsys)
+    assert code == 0, err
+    bench = json.loads((run_dir / "bench.json").read_text())
+    assert {r["runtime"] for r in bench["results"] if r["status"] == "ok"} >= {"onnxruntime", "torch"}
     prepared = prepare(str(run_dir), expected="transfer", examples_dir=tmp_path / "examples", log=lambda *_: None)
     classifier = Classifier(demo_model(prepared, threads=1))
     top = classifier.classify(str(next((folder / "red_things").glob("*.webp"))))

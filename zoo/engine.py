@@ -187,13 +187,11 @@ class Run:
             callbacks.append(RichProgressBar(leave=True))
         log_root = self.dir / "logs"
         loggers: list[Any] = [CSVLogger(log_root, name=name, version=""), TensorBoardLogger(log_root, name="tensorboard", version=name)]
-        try:
+        if os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow only where the user points zoo at a tracking server/store
             from lightning.pytorch.loggers import MLFlowLogger
-            import mlflow  # noqa: F401  (optional)
 
-            loggers.append(MLFlowLogger(experiment_name=f"zoo-{self.spec.name}", tracking_uri=(self.dir / "mlruns").as_uri()))
-        except ImportError:
-            pass
+            loggers.append(MLFlowLogger(experiment_name=f"zoo-{self.spec.name}", tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
+                                        run_name=f"{self.dir.name}-{name}"))
 
         kwargs: dict[str, Any] = dict(
             max_epochs=epochs or config.epochs,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from zoo.config import TrainConfig
+from zoo.config import DERIVED, TrainConfig
 
 
 class DeepInsightConfig(TrainConfig):
@@ -25,10 +25,10 @@ class DeepInsightConfig(TrainConfig):
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW).")
     val_size: float = Field(0.1, gt=0, lt=0.5, description="Share of the rows held out for validation (model selection), stratified.")
     test_size: float = Field(0.1, gt=0, lt=0.5, description="Share of the rows held out for the test metric, stratified.")
-    n_features: int = Field(0, ge=0, description="Filled from the data before training (number of feature columns); leave 0.")
-    n_classes: int = Field(0, ge=0, description="Filled from the data before training; leave 0.")
-    class_names: list[str] = Field([], description="Filled from the data before training (output order); leave empty.")
-    feature_names: list[str] = Field([], description="Filled from the data before training (input column order); leave empty.")
+    n_features: int = Field(0, ge=0, description="Filled from the data before training (number of feature columns); leave 0.", json_schema_extra=DERIVED)
+    n_classes: int = Field(0, ge=0, description="Filled from the data before training; leave 0.", json_schema_extra=DERIVED)
+    class_names: list[str] = Field([], description="Filled from the data before training (output order); leave empty.", json_schema_extra=DERIVED)
+    feature_names: list[str] = Field([], description="Filled from the data before training (input column order); leave empty.", json_schema_extra=DERIVED)
 
     @field_validator("channels", "dense", "class_names", "feature_names", mode="before")
     @classmethod

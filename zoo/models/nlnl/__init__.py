@@ -19,5 +19,5 @@ CARD = ModelCard(
     pipeline_tag="image-classification",
     tags=("noisy-labels", "negative-learning", "complementary-labels", "label-cleaning"),
     tiny={"epochs": 1, "nl_epochs": 3, "selnl_epochs": 1, "selpl_epochs": 1, "width": 4, "image_size": 8, "batch_size": 128,
-          "complementary_labels": 3, "lr": 5e-3, "checkpoint_every": 0, "clean_threshold": 0.05},
+          "complementary_labels": 3, "lr": 5e-3, "checkpoint_every": 0},
 )

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from zoo.config import TrainConfig
+from zoo.config import DERIVED, TrainConfig
 
 
 class NlnlConfig(TrainConfig):
@@ -28,7 +28,7 @@ class NlnlConfig(TrainConfig):
     clean_threshold: float = Field(0.5, gt=0, lt=1, description="After SelPL, labels whose confidence is below this are flagged noisy and relabelled.")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of each class held out for validation (noisy too: checkpoints are chosen without clean labels).")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Share of each class held out (clean) for testing; MNIST uses its own test set.")
-    class_names: list[str] = Field([], description="Output classes in order; filled from the data set at training.")
+    class_names: list[str] = Field([], description="Output classes in order; filled from the data set at training.", json_schema_extra=DERIVED)
 
     @field_validator("noise_rate")
     @classmethod
