@@ -213,7 +213,7 @@ def _no_mapping(op_type: str, node_name: str, detail: str = "") -> UnsupportedOp
     hint = f" ({detail})" if detail else ""
     return UnsupportedOpError(
         f"ONNX op '{op_type}' (node '{node_name}') has no Keras mapping yet{hint}; "
-        "change the model to avoid it, or add a converter to OP_CONVERTERS in exporters/keras_ops.py."
+        "change the model to avoid it, or add a converter in the exporters/keras_ops/ module of its op family."
     )
 
 

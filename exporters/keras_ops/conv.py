@@ -1,0 +1,210 @@
+"""Convolution and pooling (channels-last Keras layers)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from keras import layers, ops
+
+from exporters.keras_ops.core import *  # noqa: F403
+from exporters.keras_ops.core import (  # noqa: F401
+    _FLOAT32_LOWEST, _align_const, _crop, _dropped_axes_perm, _elementwise, _keras_const, _nd_arg, _pairs,
+    _set_weights, _spatial_attrs, _static_dims, _zero_pad, _CONV, _DEPTHWISE, _CONV_T, _MAX_POOL, _AVG_POOL,
+    _GLOBAL_AVG, _GLOBAL_MAX,
+)
+
+
+def convert_conv(ctx: NodeContext) -> Tensor:
+    t = ctx.channels_last(ctx.tensor(0))
+    weight = ctx.const(1, "weight")
+    bias = ctx.const(2, "bias")
+    if weight is None:
+        raise ctx.error("missing weight")
+    n = t.rank - 2
+    if n not in _CONV:
+        raise ctx.error(f"{n}-D convolution is not supported")
+    strides, dilations, pads = _spatial_attrs(ctx, n)
+    group = int(ctx.attr("group", 1))
+    kernel = list(weight.shape[2:])
+    c_in = t.value.shape[-1]
+    c_out = weight.shape[0]
+    if c_in is None:
+        raise ctx.error("the input channel count must be static")
+    if weight.shape[1] * group != c_in:
+        raise ctx.error(f"weight {weight.shape} with group={group} does not match {c_in} input channels")
+    if max(strides) > 1 and max(dilations) > 1:
+        raise ctx.error("strides > 1 combined with dilations > 1 is not supported by Keras")
+    symmetric_same = all(
+        s == 1 and b == e and b * 2 == d * (k - 1) for s, d, k, (b, e) in zip(strides, dilations, kernel, pads)
+    )
+    padding = "same" if symmetric_same and any(b for b, _ in pads) else "valid"
+    x = t.value if padding == "same" else _zero_pad(ctx, t.value, pads)
+    spatial = tuple(range(2, 2 + n))
+    common = dict(
+        kernel_size=tuple(kernel),
+        strides=tuple(strides),
+        padding=padding,
+        dilation_rate=tuple(dilations),
+        use_bias=bias is not None,
+        data_format="channels_last",
+        name=ctx.layer_name(),
+    )
+    if group == c_in and group > 1 and n in _DEPTHWISE:
+        multiplier = c_out // c_in
+        layer = _DEPTHWISE[n](depth_multiplier=multiplier, **common)
+        keras_kernel = weight.reshape(c_in, multiplier, *kernel).transpose(*spatial, 0, 1)
+    else:
+        layer = _CONV[n](filters=c_out, groups=group, **common)
+        keras_kernel = weight.transpose(*spatial, 1, 0)
+    y = layer(x)
+    _set_weights(layer, [keras_kernel] + ([bias] if bias is not None else []))
+    return Tensor(y, t.perm)
+
+
+def convert_conv_transpose(ctx: NodeContext) -> Tensor:
+    t = ctx.channels_last(ctx.tensor(0))
+    weight = ctx.const(1, "weight")
+    bias = ctx.const(2, "bias")
+    if weight is None:
+        raise ctx.error("missing weight")
+    n = t.rank - 2
+    strides, dilations, pads = _spatial_attrs(ctx, n)
+    if int(ctx.attr("group", 1)) != 1:
+        raise ctx.error("grouped ConvTranspose is not supported (Keras Conv*DTranspose has no groups)")
+    if max(dilations) > 1:
+        raise ctx.error("dilated ConvTranspose is not supported")
+    if ctx.attr("output_shape") is not None:
+        raise ctx.error("the output_shape attribute is not supported; export with explicit pads")
+    output_padding = list(ctx.attr("output_padding", [0] * n))
+    kernel = list(weight.shape[2:])
+    spatial = tuple(range(2, 2 + n))
+    layer = _CONV_T[n](
+        filters=weight.shape[1],
+        kernel_size=tuple(kernel),
+        strides=tuple(strides),
+        padding="valid",
+        output_padding=tuple(output_padding),
+        use_bias=bias is not None,
+        data_format="channels_last",
+        name=ctx.layer_name(),
+    )
+    y = layer(t.value)
+    # ONNX weight (C_in, C_out, k...) -> Keras (k..., C_out, C_in)
+    _set_weights(layer, [weight.transpose(*spatial, 1, 0)] + ([bias] if bias is not None else []))
+    return Tensor(_crop(ctx, y, pads), t.perm)
+
+
+def _pool_geometry(
+    ctx: NodeContext, t: Tensor, n: int
+) -> tuple[list[int], list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """kernel, strides, ONNX pads, and the extra end padding ceil_mode needs (per spatial dim)."""
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    strides, dilations, pads = _spatial_attrs(ctx, n)
+    if any(d != 1 for d in dilations):
+        raise ctx.error("dilated pooling is not supported")
+    extra: list[tuple[int, int]] = [(0, 0)] * n
+    if int(ctx.attr("ceil_mode", 0)):
+        sizes = _static_dims(ctx, t.value.shape[1:-1], "ceil_mode pooling input")
+        extra = []
+        for size, k, s, (b, e) in zip(sizes, kernel, strides, pads):
+            out = -(-(size + b + e - k) // s) + 1
+            if (out - 1) * s >= size + b:  # the last window must start inside input or left pad
+                out -= 1
+            extra.append((0, max(0, (out - 1) * s + k - (size + b + e))))
+    return kernel, strides, pads, extra
+
+
+def convert_max_pool(ctx: NodeContext) -> list[Value | None]:
+    t = ctx.channels_last(ctx.tensor(0))
+    n = t.rank - 2
+    if ctx.output_used(1):
+        raise ctx.error("the Indices output is not supported")
+    if int(ctx.attr("storage_order", 0)) != 0:
+        raise ctx.error("storage_order=1 is not supported")
+    kernel, strides, pads, extra = _pool_geometry(ctx, t, n)
+    total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
+    x = t.value
+    if any(b or e for b, e in total):
+        # Padded cells must never win the max: pad with the lowest float32, not zero.
+        x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=_FLOAT32_LOWEST)
+    layer = _MAX_POOL[n](
+        pool_size=tuple(kernel),
+        strides=tuple(strides),
+        padding="valid",
+        data_format="channels_last",
+        name=ctx.layer_name(),
+    )
+    return [Tensor(layer(x), t.perm), None]
+
+
+def _avg_pool_divisor(
+    sizes: list[int],
+    kernel: list[int],
+    strides: list[int],
+    pads: list[tuple[int, int]],
+    extra: list[tuple[int, int]],
+    include_pad: bool,
+) -> np.ndarray:
+    """Per-output-position element count ONNX divides by (1-D counts multiplied out)."""
+    factors = []
+    for size, k, s, (b, e), (_, extra_end) in zip(sizes, kernel, strides, pads, extra):
+        out = (size + b + e + extra_end - k) // s + 1
+        starts = np.arange(out) * s - b
+        if include_pad:  # padding counts, the ceil_mode overhang past the end padding does not
+            counts = np.minimum(starts + k, size + e) - np.maximum(starts, -b)
+        else:
+            counts = np.minimum(starts + k, size) - np.maximum(starts, 0)
+        factors.append(counts.astype(np.float64))
+    result = factors[0]
+    for f in factors[1:]:
+        result = np.multiply.outer(result, f)
+    return result
+
+
+def convert_average_pool(ctx: NodeContext) -> Tensor:
+    t = ctx.channels_last(ctx.tensor(0))
+    n = t.rank - 2
+    kernel, strides, pads, extra = _pool_geometry(ctx, t, n)
+    include_pad = bool(ctx.attr("count_include_pad", 0))
+    total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
+    x = _zero_pad(ctx, t.value, total)
+    layer = _AVG_POOL[n](
+        pool_size=tuple(kernel),
+        strides=tuple(strides),
+        padding="valid",
+        data_format="channels_last",
+        name=ctx.layer_name(),
+    )
+    y = layer(x)
+    if any(b or e for b, e in total):
+        sizes = _static_dims(ctx, t.value.shape[1:-1], "padded AveragePool input")
+        divisor = _avg_pool_divisor(sizes, kernel, strides, pads, extra, include_pad)
+        scale = math.prod(kernel) / divisor
+        if not np.allclose(scale, 1.0):
+            y = ops.multiply(y, scale.astype(np.float32)[None, ..., None])
+    return Tensor(y, t.perm)
+
+
+def _global_pool(table: dict[int, type]) -> Converter:
+    def convert(ctx: NodeContext) -> Tensor:
+        t = ctx.channels_last(ctx.tensor(0))
+        layer = table[t.rank - 2](keepdims=True, data_format="channels_last", name=ctx.layer_name())
+        return Tensor(layer(t.value), t.perm)
+
+    return convert
+
+
+register_all(
+    {
+    "Conv": convert_conv,
+    "ConvTranspose": convert_conv_transpose,
+    "MaxPool": convert_max_pool,
+    "AveragePool": convert_average_pool,
+    "GlobalAveragePool": _global_pool(_GLOBAL_AVG),
+    "GlobalMaxPool": _global_pool(_GLOBAL_MAX),
+    }
+)

@@ -1,0 +1,71 @@
+"""Normalisation layers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from keras import layers, ops
+
+from exporters.keras_ops.core import *  # noqa: F403
+from exporters.keras_ops.core import (  # noqa: F401
+    _FLOAT32_LOWEST, _align_const, _crop, _dropped_axes_perm, _elementwise, _keras_const, _nd_arg, _pairs,
+    _set_weights, _spatial_attrs, _static_dims, _zero_pad, _CONV, _DEPTHWISE, _CONV_T, _MAX_POOL, _AVG_POOL,
+    _GLOBAL_AVG, _GLOBAL_MAX,
+)
+
+
+def convert_batch_norm(ctx: NodeContext) -> list[Value | None]:
+    t = ctx.tensor(0)
+    if int(ctx.attr("training_mode", 0)) or any(ctx.output_used(i) for i in (1, 2)):
+        raise ctx.error("training-mode BatchNormalization is not supported")
+    names = ("scale", "bias", "mean", "var")
+    scale, bias, mean, var = (ctx.const(i + 1, what) for i, what in enumerate(names))
+    if any(v is None for v in (scale, bias, mean, var)):
+        raise ctx.error("scale, bias, mean and var must all be given")
+    axis = t.keras_axis(1) if t.rank > 1 else 0
+    layer = layers.BatchNormalization(
+        axis=axis,
+        epsilon=float(ctx.attr("epsilon", 1e-5)),
+        momentum=float(ctx.attr("momentum", 0.9)),
+        name=ctx.layer_name(),
+    )
+    y = layer(t.value)
+    _set_weights(layer, [scale, bias, mean, var])  # type: ignore[list-item]
+    return [Tensor(y, t.perm), None, None]
+
+
+def convert_layer_norm(ctx: NodeContext) -> list[Value | None]:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    if any(ctx.output_used(i) for i in (1, 2)):
+        raise ctx.error("the Mean/InvStdDev outputs are not supported")
+    if int(ctx.attr("stash_type", 1)) != 1:
+        raise ctx.error("stash_type other than float32 is not supported")
+    scale, bias = ctx.const(1, "scale"), ctx.const(2, "bias")
+    axis = normalize_axis(int(ctx.attr("axis", -1)), t.rank)
+    if axis == 0:
+        raise ctx.error("normalising over the batch axis is not supported")
+    normalized = tuple(_static_dims(ctx, t.onnx_shape[axis:], "normalised dimensions"))
+    layer = layers.LayerNormalization(
+        axis=list(range(axis, t.rank)),
+        epsilon=float(ctx.attr("epsilon", 1e-5)),
+        center=bias is not None,
+        name=ctx.layer_name(),
+    )
+    y = layer(t.value)
+    weights = [np.broadcast_to(scale, normalized)]  # type: ignore[arg-type]
+    if bias is not None:
+        weights.append(np.broadcast_to(bias, normalized))
+    _set_weights(layer, weights)
+    return [Tensor(y, t.perm), None, None]
+
+
+register_all(
+    {
+    "BatchNormalization": convert_batch_norm,
+    "LayerNormalization": convert_layer_norm,
+    }
+)

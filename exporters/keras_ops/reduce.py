@@ -1,0 +1,56 @@
+"""Reductions over ONNX axes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from keras import layers, ops
+
+from exporters.keras_ops.core import *  # noqa: F403
+from exporters.keras_ops.core import (  # noqa: F401
+    _FLOAT32_LOWEST, _align_const, _crop, _dropped_axes_perm, _elementwise, _keras_const, _nd_arg, _pairs,
+    _set_weights, _spatial_attrs, _static_dims, _zero_pad, _CONV, _DEPTHWISE, _CONV_T, _MAX_POOL, _AVG_POOL,
+    _GLOBAL_AVG, _GLOBAL_MAX,
+)
+
+
+def convert_reduce(fn: Callable[..., Any]) -> Converter:
+    def convert(ctx: NodeContext) -> Tensor:
+        t = ctx.tensor(0)
+        axes = ctx.ints(1, "axes", "axes")
+        keepdims = bool(ctx.attr("keepdims", 1))
+        if not axes:
+            if int(ctx.attr("noop_with_empty_axes", 0)):
+                return t
+            axes = list(range(t.rank))
+        onnx_axes = {normalize_axis(a, t.rank) for a in axes}
+        keras_axes = tuple(sorted(t.perm.index(a) for a in onnx_axes))
+        y = fn(t.value, axis=keras_axes, keepdims=keepdims)
+        return Tensor(y, t.perm if keepdims else _dropped_axes_perm(t.perm, onnx_axes))
+
+    return convert
+
+
+def _reduce_l2(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=keepdims))
+
+
+def _reduce_sum_square(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    return ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
+
+
+register_all(
+    {
+    "ReduceSum": convert_reduce(ops.sum),
+    "ReduceMean": convert_reduce(ops.mean),
+    "ReduceMax": convert_reduce(ops.max),
+    "ReduceMin": convert_reduce(ops.min),
+    "ReduceProd": convert_reduce(ops.prod),
+    "ReduceL2": convert_reduce(_reduce_l2),
+    "ReduceSumSquare": convert_reduce(_reduce_sum_square),
+    }
+)
