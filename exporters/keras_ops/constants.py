@@ -18,6 +18,8 @@ from exporters.keras_ops.core import (  # noqa: F401
 )
 from onnx import numpy_helper
 
+from exporters.keras_ops.dtypes import KERAS_DTYPES
+
 
 def convert_constant(ctx: NodeContext) -> np.ndarray:
     for a in ctx.node.attribute:
@@ -55,8 +57,8 @@ def convert_size(ctx: NodeContext) -> np.ndarray:
 def convert_cast(ctx: NodeContext) -> Tensor:
     t = ctx.tensor(0)
     to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(ctx.attr("to"))))
-    if to.kind not in "fiub":
-        raise ctx.error(f"Cast of a runtime tensor to {to} is not supported")
+    if to.name not in KERAS_DTYPES:
+        raise ctx.error(f"attribute to={to.name}: Cast of a runtime tensor to it is not supported by Keras on torch")
     if str(t.value.dtype) == to.name:
         return t
     return Tensor(ops.cast(t.value, to.name), t.perm)
@@ -68,8 +70,8 @@ def convert_cast_like(ctx: NodeContext) -> Value:
     if isinstance(source, np.ndarray):  # constant cast to a runtime tensor's dtype
         return source if source.dtype == object else source.astype(dtype)
     t = ctx.tensor(0)
-    if not np.issubdtype(dtype, np.floating):
-        raise ctx.error("CastLike of a runtime tensor to a non-float type is not supported")
+    if dtype.name not in KERAS_DTYPES:
+        raise ctx.error(f"CastLike of a runtime tensor to {dtype.name} is not supported by Keras on torch")
     if str(t.value.dtype) == dtype.name:
         return t
     return Tensor(ops.cast(t.value, dtype.name), t.perm)

@@ -129,8 +129,10 @@ def convert_max_pool(ctx: NodeContext) -> list[Value | None]:
     total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
     x = t.value
     if any(b or e for b, e in total):
-        # Padded cells must never win the max: pad with the lowest float32, not zero.
-        x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=_FLOAT32_LOWEST)
+        # Padded cells must never win the max: pad with the lowest value of the type, not zero.
+        dtype = np.dtype(str(x.dtype))
+        lowest = int(np.iinfo(dtype).min) if dtype.kind in "iu" else float(np.finfo(dtype).min)
+        x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=lowest)
     layer = _MAX_POOL[n](
         pool_size=tuple(kernel),
         strides=tuple(strides),

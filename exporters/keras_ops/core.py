@@ -108,6 +108,7 @@ class Builder:
     opset: int
     used_outputs: set[str]
     taken_names: set[str] = field(default_factory=set)
+    producers: dict[str, tuple[str, str]] = field(default_factory=dict)  # value -> (op type, node name)
     # (id of Keras tensor, its perm, target perm) -> (that Keras tensor, converted Tensor); the
     # source is stored so its id cannot be recycled while the entry exists.
     _layout_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[Any, Tensor]] = field(
@@ -234,6 +235,8 @@ def _keras_const(c: np.ndarray) -> np.ndarray | float | int:
         raise ValueError("symbolic constant")
     if np.issubdtype(c.dtype, np.floating):
         c = c.astype(np.float32)
+    elif c.dtype.kind == "u" and c.dtype.itemsize > 1:  # torch has uint8 only
+        c = c.astype(np.int64)
     if c.ndim == 0:
         return c.item()
     return c

@@ -51,15 +51,15 @@ def convert_clip(ctx: NodeContext) -> Tensor:
     t = ctx.tensor(0)
     lo = ctx.const(1, "min")
     hi = ctx.const(2, "max")
-    lo_v = float(lo) if lo is not None else ctx.attr("min")
-    hi_v = float(hi) if hi is not None else ctx.attr("max")
+    lo_v = lo.reshape(()).item() if lo is not None and lo.size else ctx.attr("min")
+    hi_v = hi.reshape(()).item() if hi is not None and hi.size else ctx.attr("max")
     x = t.value
-    if lo_v is not None and hi_v is not None:
-        return Tensor(ops.clip(x, float(lo_v), float(hi_v)), t.perm)
+    # Bounds in the tensor's own type, so an integer Clip stays integer.
+    as_type = int if str(x.dtype).startswith(("int", "uint")) else float
     if lo_v is not None:
-        x = ops.maximum(x, float(lo_v))
+        x = ops.maximum(x, as_type(lo_v))
     if hi_v is not None:
-        x = ops.minimum(x, float(hi_v))
+        x = ops.minimum(x, as_type(hi_v))
     return Tensor(x, t.perm)
 
 
@@ -77,6 +77,21 @@ def convert_pow(ctx: NodeContext) -> Tensor:
             return Tensor(ops.sqrt(t.value), t.perm)
         return Tensor(ops.power(t.value, e), t.perm)
     return _elementwise(ctx, ops.power, [ctx.input(0), exponent])  # type: ignore[list-item]
+
+
+def _divide(a: Any, b: Any) -> Any:
+    """ONNX Div: true division for floats, truncation toward zero (C semantics) for integers."""
+    dtype = str(getattr(a, "dtype", None) or getattr(b, "dtype", ""))
+    if not dtype.startswith(("int", "uint")):
+        return ops.divide(a, b)
+    if dtype.startswith("uint"):
+        return ops.floor_divide(a, b)
+    quotient = ops.floor_divide(ops.abs(a), ops.abs(b))
+    negative = ops.not_equal(ops.less(a, 0), ops.less(b, 0))
+    return ops.where(negative, ops.negative(quotient), quotient)
+
+
+convert_div = _binary_op(_divide)
 
 
 register_all(
@@ -97,7 +112,7 @@ register_all(
     "Add": _binary_op(ops.add),
     "Sub": _binary_op(ops.subtract),
     "Mul": _binary_op(ops.multiply),
-    "Div": _binary_op(ops.divide),
+    "Div": convert_div,
     "Max": _binary_op(ops.maximum),
     "Min": _binary_op(ops.minimum),
     "Pow": convert_pow,

@@ -40,14 +40,12 @@ def convert_batch_norm(ctx: NodeContext) -> list[Value | None]:
 
 def convert_layer_norm(ctx: NodeContext) -> list[Value | None]:
     t = ctx.onnx_layout(ctx.tensor(0))
-    if any(ctx.output_used(i) for i in (1, 2)):
-        raise ctx.error("the Mean/InvStdDev outputs are not supported")
     if int(ctx.attr("stash_type", 1)) != 1:
         raise ctx.error("stash_type other than float32 is not supported")
     scale, bias = ctx.const(1, "scale"), ctx.const(2, "bias")
     axis = normalize_axis(int(ctx.attr("axis", -1)), t.rank)
-    if axis == 0:
-        raise ctx.error("normalising over the batch axis is not supported")
+    if axis == 0 and t.onnx_shape[0] is None:
+        raise ctx.error("attribute axis=0: normalising over the dynamic batch axis is not supported")
     normalized = tuple(_static_dims(ctx, t.onnx_shape[axis:], "normalised dimensions"))
     layer = layers.LayerNormalization(
         axis=list(range(axis, t.rank)),
@@ -60,7 +58,15 @@ def convert_layer_norm(ctx: NodeContext) -> list[Value | None]:
     if bias is not None:
         weights.append(np.broadcast_to(bias, normalized))
     _set_weights(layer, weights)
-    return [Tensor(y, t.perm), None, None]
+    outputs: list[Value | None] = [Tensor(y, t.perm), None, None]
+    if ctx.output_used(1) or ctx.output_used(2):  # training-time statistics, computed with keras.ops
+        axes = tuple(range(axis, t.rank))
+        x = ops.cast(t.value, "float32")
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(ops.subtract(x, mean)), axis=axes, keepdims=True)
+        inv_std = ops.reciprocal(ops.sqrt(ops.add(variance, float(ctx.attr("epsilon", 1e-5)))))
+        outputs[1:] = [Tensor(mean, t.perm), Tensor(inv_std, t.perm)]
+    return outputs
 
 
 register_all(

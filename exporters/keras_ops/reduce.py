@@ -29,10 +29,30 @@ def convert_reduce(fn: Callable[..., Any]) -> Converter:
             axes = list(range(t.rank))
         onnx_axes = {normalize_axis(a, t.rank) for a in axes}
         keras_axes = tuple(sorted(t.perm.index(a) for a in onnx_axes))
-        y = fn(t.value, axis=keras_axes, keepdims=keepdims)
+        if fn in _EMPTY_FILL and any(t.onnx_shape[a] == 0 for a in onnx_axes):
+            # torch refuses max/min of nothing; ONNX defines them as the lowest/highest value.
+            zeros = ops.sum(ops.zeros_like(t.value), axis=keras_axes, keepdims=keepdims)
+            y = ops.add(zeros, _EMPTY_FILL[fn](np.dtype(str(t.value.dtype))))
+        else:
+            y = fn(t.value, axis=keras_axes, keepdims=keepdims)
         return Tensor(y, t.perm if keepdims else _dropped_axes_perm(t.perm, onnx_axes))
 
     return convert
+
+
+def _extreme(dtype: np.dtype, lowest: bool) -> float | int | bool:
+    if dtype == np.bool_:
+        return not lowest
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return int(info.min if lowest else info.max)
+    return -math.inf if lowest else math.inf
+
+
+_EMPTY_FILL: dict[Callable[..., Any], Callable[[np.dtype], Any]] = {
+    ops.max: lambda dtype: _extreme(dtype, lowest=True),
+    ops.min: lambda dtype: _extreme(dtype, lowest=False),
+}
 
 
 def _reduce_l2(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:

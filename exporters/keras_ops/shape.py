@@ -53,9 +53,11 @@ def convert_flatten(ctx: NodeContext) -> Tensor:
     dims = t.onnx_shape
     if axis == 0:
         return Tensor(ops.reshape(t.value, (1, -1)), (0, 1))
+    # axis >= 2 merges the batch with the leading axes: (N, d1, ..., dk) -> (N*d1*...*d(axis-1), rest).
     tail = _static_dims(ctx, dims[1:], "Flatten input (axis != 1)")
-    target = (math.prod(tail[: axis - 1]), math.prod(tail[axis - 1 :]))
-    return Tensor(layers.Reshape(target, name=ctx.layer_name())(t.value), (0, 1))
+    inner = math.prod(tail[axis - 1 :])
+    outer = -1 if dims[0] is None else dims[0] * math.prod(tail[: axis - 1])
+    return Tensor(ops.reshape(t.value, (outer, inner)), (0, 1))
 
 
 def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[bool, list[int]]:
