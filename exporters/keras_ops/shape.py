@@ -61,47 +61,50 @@ def convert_flatten(ctx: NodeContext) -> Tensor:
 
 
 def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[bool, list[int]]:
-    """Decide whether ONNX Reshape keeps axis 0 as the batch; return (keeps_batch, dims)."""
+    """How to reshape: (True, per-sample dims) when axis 0 is carried over unchanged, else
+    (False, full target with at most one -1).
+
+    Runtime dimensions in the target (symbolic values such as the batch, 0 = "copy a dynamic input
+    dim", or -1) become the single -1 of ``ops.reshape``. The first axis is *not* assumed to be the
+    batch: after a Reshape that merges batch x heads the new first dimension is 2*batch.
+    """
     in_dims = t.onnx_shape
     allow_zero = int(ctx.attr("allowzero", 0))
-    resolved: list[Any] = []
+    resolved: list[int | None] = []  # None: known only at runtime
     for i, s in enumerate(shape):
-        if isinstance(s, Sym):
-            resolved.append(s)
+        if isinstance(s, Sym) or int(s) == -1:
+            resolved.append(None)
         elif int(s) == 0 and not allow_zero:
             if i >= len(in_dims):
                 raise ctx.error("shape value 0 refers to a missing input dimension")
-            d = in_dims[i]
-            resolved.append(int(d) if d is not None else (BATCH if i == 0 else Sym(f"?{i}")))
+            resolved.append(in_dims[i])
         elif int(s) == 0:
             raise ctx.error("zero-sized reshape (allowzero=1 with a 0 dim) is not supported")
         else:
             resolved.append(int(s))
-    if resolved and resolved[0] is BATCH and in_dims and in_dims[0] is None:
-        rest = resolved[1:]
-        if not all(isinstance(d, int) for d in rest):
-            raise ctx.error(f"target shape {shape} has dynamic dimensions besides the batch")
-        return True, rest
-    if any(isinstance(d, Sym) for d in resolved):
-        raise ctx.error(f"target shape {shape} depends on runtime dimensions other than the batch")
     in_tail = in_dims[1:]
     if (
         resolved
-        and resolved[0] == -1
-        and -1 not in resolved[1:]
+        and all(d is not None for d in resolved[1:])
         and all(d is not None for d in in_tail)
         and math.prod(resolved[1:]) == math.prod(in_tail)  # type: ignore[arg-type]
     ):
-        return True, resolved[1:]
-    return False, resolved
+        return True, resolved[1:]  # type: ignore[return-value]
+    unknown = [i for i, d in enumerate(resolved) if d is None]
+    if len(unknown) == 2 and shape[0] is BATCH and in_dims[0] is None and all(d is not None for d in in_tail):
+        # x.view(x.size(0), -1): the batch read from the input's own Shape, the -1 per sample.
+        return True, [-1 if d is None else d for d in resolved[1:]]  # type: ignore[misc]
+    if len(unknown) > 1:
+        raise ctx.error(f"target shape {shape} has {len(unknown)} dimensions known only at runtime (at most 1 is supported)")
+    return False, [-1 if d is None else d for d in resolved]
 
 
 def convert_reshape(ctx: NodeContext) -> Tensor:
     t = ctx.onnx_layout(ctx.tensor(0))
     shape = ctx.const(1, "shape")
     assert shape is not None
-    keeps_batch, dims = _resolve_reshape(ctx, t, list(shape.reshape(-1)))
-    if keeps_batch:
+    keeps_axis0, dims = _resolve_reshape(ctx, t, list(shape.reshape(-1)))
+    if keeps_axis0:
         y = layers.Reshape(tuple(dims), name=ctx.layer_name())(t.value)
     else:
         y = ops.reshape(t.value, tuple(dims))
