@@ -27,7 +27,7 @@ def convert_conv(ctx: NodeContext) -> Tensor:
     n = t.rank - 2
     if n not in _CONV:
         raise ctx.error(f"{n}-D convolution is not supported")
-    strides, dilations, pads = _spatial_attrs(ctx, n)
+    strides, dilations, pads = _spatial_attrs(ctx, n, t.value.shape[1:-1], list(weight.shape[2:]))
     group = int(ctx.attr("group", 1))
     kernel = list(weight.shape[2:])
     c_in = t.value.shape[-1]
@@ -100,22 +100,39 @@ def convert_conv_transpose(ctx: NodeContext) -> Tensor:
 
 def _pool_geometry(
     ctx: NodeContext, t: Tensor, n: int
-) -> tuple[list[int], list[int], list[tuple[int, int]], list[tuple[int, int]]]:
-    """kernel, strides, ONNX pads, and the extra end padding ceil_mode needs (per spatial dim)."""
+) -> tuple[list[int], list[int], list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """kernel, strides, dilations, ONNX pads, and the extra end padding ceil_mode needs (per spatial dim)."""
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    strides, dilations, pads = _spatial_attrs(ctx, n)
-    if any(d != 1 for d in dilations):
-        raise ctx.error("dilated pooling is not supported")
+    strides, dilations, pads = _spatial_attrs(ctx, n, t.value.shape[1:-1], kernel)
     extra: list[tuple[int, int]] = [(0, 0)] * n
     if int(ctx.attr("ceil_mode", 0)):
         sizes = _static_dims(ctx, t.value.shape[1:-1], "ceil_mode pooling input")
         extra = []
-        for size, k, s, (b, e) in zip(sizes, kernel, strides, pads):
-            out = -(-(size + b + e - k) // s) + 1
+        for size, k, s, d, (b, e) in zip(sizes, kernel, strides, dilations, pads):
+            span = (k - 1) * d + 1
+            out = -(-(size + b + e - span) // s) + 1
             if (out - 1) * s >= size + b:  # the last window must start inside input or left pad
                 out -= 1
-            extra.append((0, max(0, (out - 1) * s + k - (size + b + e))))
-    return kernel, strides, pads, extra
+            extra.append((0, max(0, (out - 1) * s + span - (size + b + e))))
+    return kernel, strides, dilations, pads, extra
+
+
+def _lowest(dtype_name: str) -> float | int:
+    dtype = np.dtype(dtype_name)
+    return int(np.iinfo(dtype).min) if dtype.kind in "iu" else float(np.finfo(dtype).min)
+
+
+def _dilated_pool(x: Any, kernel: list[int], strides: list[int], dilations: list[int], combine: Callable) -> Any:
+    """Pool an already padded channels-last tensor one spatial axis at a time (max and sum are separable):
+    the window element j of output i along an axis is input ``i * stride + j * dilation``."""
+    for axis, (k, s, d) in enumerate(zip(kernel, strides, dilations), start=1):
+        size = x.shape[axis]
+        out = (size - ((k - 1) * d + 1)) // s + 1
+        parts = [ops.take(x, (np.arange(out) * s + j * d).astype(np.int32), axis=axis) for j in range(k)]
+        x = parts[0]
+        for part in parts[1:]:
+            x = combine(x, part)
+    return x
 
 
 def convert_max_pool(ctx: NodeContext) -> list[Value | None]:
@@ -124,15 +141,16 @@ def convert_max_pool(ctx: NodeContext) -> list[Value | None]:
     if ctx.output_used(1):
         raise ctx.error("the Indices output is not supported")
     if int(ctx.attr("storage_order", 0)) != 0:
-        raise ctx.error("storage_order=1 is not supported")
-    kernel, strides, pads, extra = _pool_geometry(ctx, t, n)
+        raise ctx.error("attribute storage_order=1 is not supported")
+    kernel, strides, dilations, pads, extra = _pool_geometry(ctx, t, n)
     total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
     x = t.value
     if any(b or e for b, e in total):
         # Padded cells must never win the max: pad with the lowest value of the type, not zero.
-        dtype = np.dtype(str(x.dtype))
-        lowest = int(np.iinfo(dtype).min) if dtype.kind in "iu" else float(np.finfo(dtype).min)
-        x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=lowest)
+        x = ops.pad(x, [(0, 0), *total, (0, 0)], constant_values=_lowest(str(x.dtype)))
+    if max(dilations) > 1:
+        _static_dims(ctx, t.value.shape[1:-1], "dilated MaxPool input")
+        return [Tensor(_dilated_pool(x, kernel, strides, dilations, ops.maximum), t.perm), None]
     layer = _MAX_POOL[n](
         pool_size=tuple(kernel),
         strides=tuple(strides),
@@ -147,19 +165,18 @@ def _avg_pool_divisor(
     sizes: list[int],
     kernel: list[int],
     strides: list[int],
+    dilations: list[int],
     pads: list[tuple[int, int]],
     extra: list[tuple[int, int]],
     include_pad: bool,
 ) -> np.ndarray:
     """Per-output-position element count ONNX divides by (1-D counts multiplied out)."""
     factors = []
-    for size, k, s, (b, e), (_, extra_end) in zip(sizes, kernel, strides, pads, extra):
-        out = (size + b + e + extra_end - k) // s + 1
-        starts = np.arange(out) * s - b
-        if include_pad:  # padding counts, the ceil_mode overhang past the end padding does not
-            counts = np.minimum(starts + k, size + e) - np.maximum(starts, -b)
-        else:
-            counts = np.minimum(starts + k, size) - np.maximum(starts, 0)
+    for size, k, s, d, (b, e), (_, extra_end) in zip(sizes, kernel, strides, dilations, pads, extra):
+        out = (size + b + e + extra_end - ((k - 1) * d + 1)) // s + 1
+        positions = (np.arange(out) * s - b)[:, None] + np.arange(k)[None, :] * d
+        low, high = (-b, size + e) if include_pad else (0, size)  # the ceil_mode overhang never counts
+        counts = ((positions >= low) & (positions < high)).sum(axis=1)
         factors.append(counts.astype(np.float64))
     result = factors[0]
     for f in factors[1:]:
@@ -170,10 +187,15 @@ def _avg_pool_divisor(
 def convert_average_pool(ctx: NodeContext) -> Tensor:
     t = ctx.channels_last(ctx.tensor(0))
     n = t.rank - 2
-    kernel, strides, pads, extra = _pool_geometry(ctx, t, n)
+    kernel, strides, dilations, pads, extra = _pool_geometry(ctx, t, n)
     include_pad = bool(ctx.attr("count_include_pad", 0))
     total = [(b + xb, e + xe) for (b, e), (xb, xe) in zip(pads, extra)]
     x = _zero_pad(ctx, t.value, total)
+    if max(dilations) > 1:
+        sizes = _static_dims(ctx, t.value.shape[1:-1], "dilated AveragePool input")
+        summed = _dilated_pool(x, kernel, strides, dilations, ops.add)
+        divisor = _avg_pool_divisor(sizes, kernel, strides, dilations, pads, extra, include_pad)
+        return Tensor(ops.multiply(summed, (1.0 / divisor).astype(np.float32)[None, ..., None]), t.perm)
     layer = _AVG_POOL[n](
         pool_size=tuple(kernel),
         strides=tuple(strides),
@@ -184,7 +206,7 @@ def convert_average_pool(ctx: NodeContext) -> Tensor:
     y = layer(x)
     if any(b or e for b, e in total):
         sizes = _static_dims(ctx, t.value.shape[1:-1], "padded AveragePool input")
-        divisor = _avg_pool_divisor(sizes, kernel, strides, pads, extra, include_pad)
+        divisor = _avg_pool_divisor(sizes, kernel, strides, dilations, pads, extra, include_pad)
         scale = math.prod(kernel) / divisor
         if not np.allclose(scale, 1.0):
             y = ops.multiply(y, scale.astype(np.float32)[None, ..., None])

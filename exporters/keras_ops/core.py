@@ -318,13 +318,28 @@ def _crop(ctx: NodeContext, x: Any, pairs: list[tuple[int, int]]) -> Any:
     return _CROP[len(pairs)](_nd_arg(pairs), name=ctx.layer_name("crop"), **kwargs)(x)
 
 
-def _spatial_attrs(ctx: NodeContext, n: int) -> tuple[list[int], list[int], list[tuple[int, int]]]:
-    """strides, dilations and (begin, end) pads of a conv/pool node with ``n`` spatial dims."""
+def _spatial_attrs(
+    ctx: NodeContext, n: int, sizes: Sequence[int | None] | None = None, kernel: Sequence[int] | None = None
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """strides, dilations and (begin, end) pads of a conv/pool node with ``n`` spatial dims.
+
+    ``auto_pad=SAME_*`` is resolved to explicit pads from the static spatial ``sizes`` and ``kernel``.
+    """
     auto_pad = ctx.attr("auto_pad", "NOTSET")
+    strides = [int(v) for v in ctx.attr("strides", [1] * n)]
+    dilations = [int(v) for v in ctx.attr("dilations", [1] * n)]
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if sizes is None or kernel is None or any(d is None for d in sizes):
+            raise ctx.error(f"attribute auto_pad='{auto_pad}' needs static spatial sizes here")
+        pairs = []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            out = -(-int(size) // s)  # type: ignore[arg-type]
+            total = max(0, (out - 1) * s + (k - 1) * d + 1 - int(size))  # type: ignore[arg-type]
+            small, large = total // 2, total - total // 2
+            pairs.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+        return strides, dilations, pairs
     if auto_pad not in ("NOTSET", "VALID"):
-        raise ctx.error(f"auto_pad='{auto_pad}' is not supported; export with explicit pads")
-    strides = list(ctx.attr("strides", [1] * n))
-    dilations = list(ctx.attr("dilations", [1] * n))
+        raise ctx.error(f"attribute auto_pad='{auto_pad}' is not supported")
     pads = list(ctx.attr("pads", [0] * (2 * n))) if auto_pad == "NOTSET" else [0] * (2 * n)
     return strides, dilations, _pairs(pads, n)
 
