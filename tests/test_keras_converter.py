@@ -423,7 +423,8 @@ def test_unsupported_op_raises_naming_op_and_node(op_type: str) -> None:
 def test_unsupported_attribute_raises_naming_op_and_node() -> None:
     weight = onnx.numpy_helper.from_array(np.ones((2, 3, 3, 3), dtype=np.float32), "w")
     node = helper.make_node("Conv", ["x", "w"], ["y"], name="same_conv", auto_pad="SAME_UPPER")
-    model = _graph_model([node], [_float_input("x", "N", 3, 8, 8)], [_float_input("y", "N", 2, 8, 8)], [weight])
+    # SAME padding is resolved from static spatial sizes; with dynamic ones it must be refused, naming it.
+    model = _graph_model([node], [_float_input("x", "N", 3, "H", "W")], [_float_input("y", "N", 2, "H", "W")], [weight])
     with pytest.raises(UnsupportedOpError, match=r"ONNX op 'Conv' \(node 'same_conv'\).*auto_pad='SAME_UPPER'"):
         onnx_to_keras(model)
 
