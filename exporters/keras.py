@@ -69,7 +69,7 @@ def onnx_to_keras(onnx_model: onnx.ModelProto | str | Path) -> keras.Model:
         _convert_node(node, env, builder, expected_shapes, expected_dtypes)
 
     input_names = {sanitize_name(vi.name) for vi in graph_inputs}
-    keras_outputs = [_make_output(vi.name, env, builder, input_names) for vi in graph.output]
+    keras_outputs = [_make_output(vi.name, env, builder, input_names, keras_inputs) for vi in graph.output]
     _rename_ops_shadowing(keras_outputs, reserved=io_names)
     return keras.Model(
         inputs=keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs,
@@ -256,14 +256,12 @@ def _check_shape(ctx: NodeContext, name: str, value: Value, expected: list[int |
 # --------------------------------------------------------------------------- outputs and naming
 
 
-def _make_output(name: str, env: dict[str, Value], builder: Builder, input_names: set[str]) -> Any:
+def _make_output(
+    name: str, env: dict[str, Value], builder: Builder, input_names: set[str], keras_inputs: list[Any]
+) -> Any:
     value = env.get(name)
     if not isinstance(value, Tensor):
-        op_type, node_name = builder.producers.get(name, ("Constant", name))
-        raise UnsupportedOpError(
-            f"ONNX op '{op_type}' (node '{node_name}'): its output '{name}' is a graph output but a constant at "
-            "conversion time, and a Keras model cannot output constants; drop that output before export."
-        )
+        value = _constant_output(name, value, builder, keras_inputs)
     value = builder.to_perm(value, identity_perm(value.rank), sanitize_name(name))
     layer_name = sanitize_name(name)
     if layer_name in input_names:  # a pass-through output cannot share its input's layer name
@@ -272,6 +270,31 @@ def _make_output(name: str, env: dict[str, Value], builder: Builder, input_names
     # A layer's dtype policy casts floating inputs; give the output layer the tensor's own float dtype.
     kwargs = {"dtype": dtype} if dtype.startswith("float") else {}
     return layers.Identity(name=layer_name, **kwargs)(value.value)
+
+
+def _constant_output(name: str, value: Value | None, builder: Builder, keras_inputs: list[Any]) -> Tensor:
+    """A graph output known at conversion time (e.g. the Shape of a static input) as a Keras tensor.
+
+    A functional model's outputs must depend on its inputs, so the constant is added to a zero
+    computed from the first input (``sum(zeros_like(x))``, which is 0 even for NaN or inf inputs).
+    """
+    op_type, node_name = builder.producers.get(name, ("Constant", name))
+    constant = value if isinstance(value, np.ndarray) else None
+    if constant is None or constant.dtype == object or not keras_inputs or constant.dtype.name not in KERAS_DTYPES:
+        why = "depends on runtime dimensions" if constant is not None and constant.dtype == object else (
+            "has no graph input to hang on" if not keras_inputs else "has a type Keras cannot hold")
+        raise UnsupportedOpError(
+            f"ONNX op '{op_type}' (node '{node_name}'): its output '{name}' is a constant graph output that {why}; "
+            "drop that output before export."
+        )
+    from keras import ops
+
+    zero = ops.cast(ops.sum(ops.zeros_like(ops.cast(keras_inputs[0], "float32"))), constant.dtype.name)
+    if constant.dtype == np.bool_:
+        y = ops.logical_or(ops.cast(zero, "bool"), constant)
+    else:
+        y = ops.add(zero, constant)
+    return Tensor(y, identity_perm(constant.ndim))
 
 
 def _operations(outputs: Iterable[Any]) -> list[Any]:

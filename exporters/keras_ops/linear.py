@@ -72,9 +72,6 @@ def convert_matmul(ctx: NodeContext) -> Tensor:
     a, b = ctx.input(0), ctx.input(1)
     if isinstance(a, Tensor) and isinstance(b, np.ndarray) and b.ndim == 2 and a.rank >= 2:
         return _dense(ctx, a, b, None)
-    ranks = [v.rank if isinstance(v, Tensor) else v.ndim for v in (a, b)]  # type: ignore[union-attr]
-    if min(ranks) < 2:
-        raise ctx.error("MatMul with a 1-D operand is not supported")
     y = ops.matmul(_matmul_operand(ctx, a), _matmul_operand(ctx, b))
     return Tensor(y, identity_perm(len(y.shape)))
 

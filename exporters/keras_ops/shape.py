@@ -191,9 +191,28 @@ def _embedding(ctx: NodeContext, table: np.ndarray, indices: Tensor, axis: int) 
 def convert_gather_nd(ctx: NodeContext) -> Tensor:
     indices = ctx.const(1, "indices")
     assert indices is not None
-    if int(ctx.attr("batch_dims", 0)) != 0 or indices.shape[-1] != 1:
-        raise ctx.error("only batch_dims=0 with single-axis indices (shape [..., 1]) is supported")
-    return _take(ctx, ctx.tensor(0), 0, indices[..., 0])
+    b = int(ctx.attr("batch_dims", 0))
+    t = ctx.tensor(0)
+    if b == 0 and indices.shape[-1] == 1:
+        return _take(ctx, t, 0, indices[..., 0])
+    # Gather from the data flattened over its first b + k axes, at precomputed linear positions.
+    k = indices.shape[-1]
+    t = ctx.onnx_layout(t)
+    lead = _static_dims(ctx, t.onnx_shape[: b + k], f"GatherND's first batch_dims + {k} data axes")
+    rest = t.onnx_shape[b + k :]
+    if any(d is None for d in rest):
+        raise ctx.error("GatherND with dynamic trailing data dimensions is not supported")
+    batch_shape, index_shape = lead[:b], lead[b:]
+    idx = np.where(indices < 0, indices + np.array(index_shape), indices).astype(np.int64)
+    if (idx < 0).any() or (idx >= np.array(index_shape)).any():
+        raise ctx.error("indices out of range")
+    within = np.ravel_multi_index(tuple(np.moveaxis(idx, -1, 0)), index_shape) if k else np.zeros(idx.shape[:-1], np.int64)
+    batch_index = np.ravel_multi_index(tuple(np.indices(indices.shape[:b])), batch_shape) if b else np.array(0)
+    batch_index = batch_index.reshape(batch_index.shape + (1,) * (within.ndim - b))
+    linear = (batch_index * math.prod(index_shape) + within).astype(np.int32)
+    flat = ops.reshape(t.value, (math.prod(lead), *rest))
+    y = ops.take(flat, linear, axis=0)
+    return Tensor(y, identity_perm(linear.ndim + len(rest)))
 
 
 def convert_slice(ctx: NodeContext) -> Tensor:
