@@ -21,6 +21,7 @@ from exporters.keras_ops import (  # noqa: F401  (imported for their registratio
     reduce,
     resize,
     shape,
+    symbolic,
 )
 from exporters.keras_ops.core import (
     BATCH,

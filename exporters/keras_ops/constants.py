@@ -39,7 +39,8 @@ def convert_shape(ctx: NodeContext) -> np.ndarray:
         if d is not None:
             dims.append(int(d))
         else:
-            dims.append(BATCH if axis == 0 else Sym(f"{ctx.node_name}:{axis}"))
+            source = (t.value, t.keras_axis(axis))
+            dims.append(Sym("batch" if axis == 0 else f"{ctx.node_name}:{axis}", source))
     start, end = ctx.attr("start", 0), ctx.attr("end", None)
     dims = dims[start:end]
     if all(isinstance(d, int) for d in dims):

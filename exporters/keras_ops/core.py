@@ -43,9 +43,14 @@ class UnsupportedOpError(ZooError):
 
 @dataclass(frozen=True)
 class Sym:
-    """A dimension whose value is unknown at conversion time (e.g. the batch size)."""
+    """A dimension whose value is unknown at conversion time (e.g. the batch size).
+
+    ``source`` is (Keras tensor, Keras axis) of a tensor that has this dimension, so that ops which
+    need its runtime value (Range, Expand, ConstantOfShape) can compute it in the graph.
+    """
 
     name: str
+    source: Any = field(default=None, compare=False, hash=False, repr=False)
 
 
 BATCH = Sym("batch")

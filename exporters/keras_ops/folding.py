@@ -51,6 +51,9 @@ def _fold_symbolic(ctx: NodeContext) -> list[np.ndarray] | None:
     return None
 
 
+# ops over symbolic shape values whose result is computed at runtime instead (exporters.keras_ops.symbolic)
+_MATERIALIZED = {"Range", "Expand", "ConstantOfShape"}
+
 _NON_DETERMINISTIC = {
     "RandomNormal",
     "RandomUniform",
@@ -72,6 +75,8 @@ def fold_constants(ctx: NodeContext) -> list[np.ndarray] | None:
         return None
     if any(v.dtype == object for v in values):
         symbolic = _fold_symbolic(ctx)
+        if symbolic is None and ctx.op_type in _MATERIALIZED:
+            return None  # its converter builds the value in the graph from the runtime dimension
         if symbolic is None:
             raise ctx.error("cannot constant-fold this op over a symbolic (runtime) shape value")
         arrays = [np.asarray(v, dtype=object) for v in symbolic]

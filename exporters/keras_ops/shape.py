@@ -91,7 +91,7 @@ def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[boo
     ):
         return True, resolved[1:]  # type: ignore[return-value]
     unknown = [i for i, d in enumerate(resolved) if d is None]
-    if len(unknown) == 2 and shape[0] is BATCH and in_dims[0] is None and all(d is not None for d in in_tail):
+    if len(unknown) == 2 and shape[0] == BATCH and in_dims[0] is None and all(d is not None for d in in_tail):
         # x.view(x.size(0), -1): the batch read from the input's own Shape, the -1 per sample.
         return True, [-1 if d is None else d for d in resolved[1:]]  # type: ignore[misc]
     if len(unknown) > 1:
@@ -168,7 +168,11 @@ def convert_gather(ctx: NodeContext) -> Tensor:
     data, indices = ctx.input(0), ctx.input(1)
     axis = int(ctx.attr("axis", 0))
     if isinstance(data, np.ndarray) and isinstance(indices, Tensor):
-        return _embedding(ctx, data, ctx.onnx_layout(indices), axis)
+        if data.ndim == 2 and normalize_axis(axis, 2) == 0 and data.dtype.kind == "f":
+            return _embedding(ctx, data, ctx.onnx_layout(indices), axis)
+        return _runtime_take(ctx, data, ctx.onnx_layout(indices), axis)
+    if isinstance(data, Tensor) and isinstance(indices, Tensor):
+        return _runtime_take(ctx, ctx.onnx_layout(data), ctx.onnx_layout(indices), axis)
     const_indices = ctx.const(1, "indices")
     assert const_indices is not None
     return _take(ctx, ctx.tensor(0), axis, const_indices)
@@ -186,6 +190,26 @@ def _embedding(ctx: NodeContext, table: np.ndarray, indices: Tensor, axis: int) 
     y = layer(wrapped)
     _set_weights(layer, [table])
     return Tensor(y, identity_perm(indices.rank + 1))
+
+
+def _runtime_take(ctx: NodeContext, data: Tensor | np.ndarray, indices: Tensor, axis: int) -> Tensor:
+    """Gather with indices computed at runtime (ONNX layout); negative indices wrap like ONNX."""
+    if not str(indices.value.dtype).startswith(("int", "uint")):
+        raise ctx.error(f"indices must be integers, got {indices.value.dtype}")
+    rank = data.rank if isinstance(data, Tensor) else data.ndim
+    axis = normalize_axis(axis, rank)
+    values = data.value if isinstance(data, Tensor) else _keras_const(data)
+    size = data.onnx_shape[axis] if isinstance(data, Tensor) else data.shape[axis]
+    idx = indices.value
+    if size is not None:
+        wrapped = ops.where(ops.less(idx, 0), ops.add(idx, int(size)), idx)
+    else:  # the axis length at runtime: the sum of a ones vector along it
+        from exporters.keras_ops.symbolic import _ones_along
+
+        length = ops.sum(_ones_along(ctx, Sym("gather", (values, axis)), str(idx.dtype)))
+        wrapped = ops.where(ops.less(idx, 0), ops.add(idx, length), idx)
+    y = ops.take(values, wrapped, axis=axis)
+    return Tensor(y, identity_perm(rank - 1 + indices.rank))
 
 
 def convert_gather_nd(ctx: NodeContext) -> Tensor:
