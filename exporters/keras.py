@@ -168,15 +168,15 @@ def _inferred_dtypes(graph: onnx.GraphProto) -> dict[str, np.dtype]:
 
 def _make_input(vi: onnx.ValueInfoProto, graph: onnx.GraphProto) -> Any:
     dims = _dims(vi)
+    consumer = next((n for n in graph.node if vi.name in n.input), None)
+    where = f"ONNX op '{consumer.op_type}' (node '{consumer.name or consumer.output[0]}'): " if consumer else ""
     if not dims:
-        raise ZooError(
-            f"ONNX graph input '{vi.name}' has no known rank or no batch dimension; "
+        raise UnsupportedOpError(
+            f"{where}graph input '{vi.name}' has no known rank or no batch dimension; "
             "export with a batched input of known rank."
         )
     dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
     if np.dtype(dtype).name not in KERAS_DTYPES:
-        consumer = next((n for n in graph.node if vi.name in n.input), None)
-        where = f"ONNX op '{consumer.op_type}' (node '{consumer.name or consumer.output[0]}'): " if consumer else ""
         raise UnsupportedOpError(
             f"{where}graph input '{vi.name}' has dtype {np.dtype(dtype).name}, which Keras on the torch backend "
             "cannot compute with; cast it to a supported type before export."

@@ -174,3 +174,44 @@ def test_two_layer_transformer_encoder_converts_with_dynamic_batch(tmp_path: Pat
         (expected,) = _onnxruntime(model, {"x": x})
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_range_expand_and_constant_of_shape_over_the_runtime_batch(tmp_path: Path) -> None:
+    """arange(batch), a class token expanded to the batch and zeros of (batch, 3), with a dynamic batch."""
+    from exporters.keras import save_keras
+
+    ints = lambda name, values: helper.make_tensor(name, TensorProto.INT64, [len(values)], values)  # noqa: E731
+    token = helper.make_tensor("token", TensorProto.FLOAT, [1, 4], [1.0, 2.0, 3.0, 4.0])
+    scalar = lambda name, v: helper.make_tensor(name, TensorProto.INT64, [], [v])  # noqa: E731
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="shape", end=1),
+        helper.make_node("Squeeze", ["shape"], ["n"], name="n"),
+        helper.make_node("Range", ["zero", "n", "one"], ["r"], name="range"),
+        helper.make_node("Cast", ["r"], ["rf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["rf", "axis1"], ["rcol"], name="col"),
+        helper.make_node("Add", ["x", "rcol"], ["y"], name="add"),
+        helper.make_node("Concat", ["shape", "four"], ["target"], name="target", axis=0),
+        helper.make_node("Expand", ["token", "target"], ["tokens"], name="expand"),
+        helper.make_node("Concat", ["shape", "three"], ["zshape"], name="zshape", axis=0),
+        helper.make_node("ConstantOfShape", ["zshape"], ["z"], name="zeros",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", d]) for name, d in (("y", 4), ("tokens", 4), ("z", 3))],
+        [scalar("zero", 0), scalar("one", 1), ints("axis1", [1]), ints("four", [4]), ints("three", [3]), token],
+    )
+    keras_model = onnx_to_keras(model)
+    save_keras(keras_model, tmp_path / "m.keras")
+    import keras
+
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).standard_normal((batch, 4)).astype(np.float32)
+        expected = _onnxruntime(model, {"x": x})
+        for candidate in (keras_model, reloaded):
+            got = keras_outputs(candidate, [x])
+            for g, e in zip(got, expected, strict=True):
+                assert g.shape == e.shape and g.dtype == e.dtype
+                np.testing.assert_allclose(g, e, atol=1e-6)
