@@ -16,7 +16,7 @@ from exporters.keras_ops.core import (  # noqa: F401
     _set_weights, _spatial_attrs, _static_dims, _zero_pad, _CONV, _DEPTHWISE, _CONV_T, _MAX_POOL, _AVG_POOL,
     _GLOBAL_AVG, _GLOBAL_MAX,
 )
-from exporters.keras_ops.elementwise import _unary_layer
+from exporters.keras_ops.elementwise import _unary_layer, _unary_op
 
 
 def convert_relu(ctx: NodeContext) -> Tensor:
@@ -65,6 +65,22 @@ def convert_softmax(ctx: NodeContext, log: bool = False) -> Tensor:
     return Tensor(layers.Softmax(axis=t.keras_axis(axis), name=ctx.layer_name())(t.value), t.perm)
 
 
+def _prelu(x: Any, slope: Any) -> Any:
+    return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
+
+
+def convert_prelu(ctx: NodeContext) -> Tensor:
+    return _elementwise(ctx, _prelu, [ctx.tensor(0), ctx.input(1)])  # type: ignore[list-item]
+
+
+def convert_selu(ctx: NodeContext) -> Tensor:
+    t = ctx.tensor(0)
+    alpha, gamma = float(ctx.attr("alpha", 1.67326319217681884765625)), float(ctx.attr("gamma", 1.05070102214813232421875))
+    x = t.value
+    y = ops.where(ops.greater(x, 0), ops.multiply(x, gamma), ops.multiply(ops.subtract(ops.exp(x), 1.0), alpha * gamma))
+    return Tensor(y, t.perm)
+
+
 register_all(
     {
     "Relu": convert_relu,
@@ -78,5 +94,9 @@ register_all(
     "HardSigmoid": convert_hard_sigmoid,
     "Softmax": convert_softmax,
     "LogSoftmax": lambda ctx: convert_softmax(ctx, log=True),
+    "PRelu": convert_prelu,
+    "Selu": convert_selu,
+    "Mish": _unary_op(lambda x: ops.multiply(x, ops.tanh(ops.softplus(x)))),
+    "Softsign": _unary_op(ops.softsign),
     }
 )

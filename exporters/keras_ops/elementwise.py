@@ -94,6 +94,20 @@ def _divide(a: Any, b: Any) -> Any:
 convert_div = _binary_op(_divide)
 
 
+def convert_where(ctx: NodeContext) -> Tensor:
+    condition, a, b = ctx.input(0), ctx.input(1), ctx.input(2)
+    if not any(isinstance(v, Tensor) for v in (condition, a, b)):
+        raise ctx.error("at least one input must be a runtime tensor")
+    return _elementwise(ctx, ops.where, [condition, a, b])  # type: ignore[list-item]
+
+
+def _nary_logic(fn: Callable[[Any, Any], Any]) -> Converter:
+    def convert(ctx: NodeContext) -> Tensor:
+        return _elementwise(ctx, fn, [ctx.input(0), ctx.input(1)])  # type: ignore[list-item]
+
+    return convert
+
+
 register_all(
     {
     "Clip": convert_clip,
@@ -116,5 +130,23 @@ register_all(
     "Max": _binary_op(ops.maximum),
     "Min": _binary_op(ops.minimum),
     "Pow": convert_pow,
+    "Where": convert_where,
+    "Equal": _nary_logic(ops.equal),
+    "Less": _nary_logic(ops.less),
+    "Greater": _nary_logic(ops.greater),
+    "LessOrEqual": _nary_logic(ops.less_equal),
+    "GreaterOrEqual": _nary_logic(ops.greater_equal),
+    "And": _nary_logic(ops.logical_and),
+    "Or": _nary_logic(ops.logical_or),
+    "Xor": _nary_logic(ops.logical_xor),
+    "Not": _unary_op(ops.logical_not),
+    "IsNaN": _unary_op(ops.isnan),
+    "Tan": _unary_op(ops.tan),
+    "Atan": _unary_op(ops.arctan),
+    "Asin": _unary_op(ops.arcsin),
+    "Acos": _unary_op(ops.arccos),
+    "Sinh": _unary_op(ops.sinh),
+    "Cosh": _unary_op(ops.cosh),
+    "Round": _unary_op(ops.round),
     }
 )

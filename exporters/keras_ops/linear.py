@@ -76,9 +76,25 @@ def convert_matmul(ctx: NodeContext) -> Tensor:
     return Tensor(y, identity_perm(len(y.shape)))
 
 
+def convert_einsum(ctx: NodeContext) -> Tensor:
+    equation = str(ctx.attr("equation")).replace(" ", "")
+    operands = [_matmul_operand_plain(ctx, v) for v in ctx.inputs]
+    y = ops.einsum(equation, *operands)
+    return Tensor(y, identity_perm(len(y.shape)))
+
+
+def _matmul_operand_plain(ctx: NodeContext, v: Value | None) -> Any:
+    if isinstance(v, Tensor):
+        return ctx.onnx_layout(v).value
+    if v is None or v.dtype == object:
+        raise ctx.error("operands must be runtime tensors or numeric constants")
+    return v.astype(np.float32) if v.dtype.kind == "f" else v
+
+
 register_all(
     {
     "Gemm": convert_gemm,
     "MatMul": convert_matmul,
+    "Einsum": convert_einsum,
     }
 )

@@ -69,9 +69,64 @@ def convert_layer_norm(ctx: NodeContext) -> list[Value | None]:
     return outputs
 
 
+def _normalize(x: Any, axes: tuple[int, ...], epsilon: float) -> Any:
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    centered = ops.subtract(x, mean)
+    variance = ops.mean(ops.square(centered), axis=axes, keepdims=True)
+    return ops.divide(centered, ops.sqrt(ops.add(variance, epsilon)))
+
+
+def convert_instance_norm(ctx: NodeContext) -> Tensor:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    scale, bias = ctx.const(1, "scale"), ctx.const(2, "B")
+    if scale is None or bias is None:
+        raise ctx.error("scale and B must be constants")
+    shape = (1, -1) + (1,) * (t.rank - 2)
+    y = _normalize(t.value, tuple(range(2, t.rank)), float(ctx.attr("epsilon", 1e-5)))
+    y = ops.add(ops.multiply(y, scale.reshape(shape).astype(np.float32)), bias.reshape(shape).astype(np.float32))
+    return Tensor(y, t.perm)
+
+
+def convert_group_norm(ctx: NodeContext) -> Tensor:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    scale, bias = ctx.const(1, "scale"), ctx.const(2, "bias")
+    groups = int(ctx.attr("num_groups"))
+    channels = t.onnx_shape[1]
+    if scale is None or bias is None or channels is None or channels % groups:
+        raise ctx.error("scale and bias must be constants and the channels a static multiple of num_groups")
+    if int(ctx.attr("stash_type", 1)) != 1:
+        raise ctx.error("attribute stash_type other than float32 is not supported")
+    spatial = _static_dims(ctx, t.onnx_shape[2:], "GroupNormalization spatial dims")
+    grouped = ops.reshape(t.value, (-1, groups, channels // groups, *spatial))
+    y = _normalize(grouped, tuple(range(2, len(grouped.shape))), float(ctx.attr("epsilon", 1e-5)))
+    y = ops.reshape(y, (-1, channels, *spatial))
+    if scale.size == groups and channels != groups:  # opset 18: one scale per group
+        scale, bias = np.repeat(scale, channels // groups), np.repeat(bias, channels // groups)
+    shape = (1, channels) + (1,) * len(spatial)
+    y = ops.add(ops.multiply(y, scale.reshape(shape).astype(np.float32)), bias.reshape(shape).astype(np.float32))
+    return Tensor(y, t.perm)
+
+
+def convert_lp_norm(ctx: NodeContext) -> Tensor:
+    t = ctx.tensor(0)
+    axis, p = t.keras_axis(int(ctx.attr("axis", -1))), int(ctx.attr("p", 2))
+    if p == 1:
+        norm = ops.sum(ops.abs(t.value), axis=axis, keepdims=True)
+    elif p == 2:
+        norm = ops.sqrt(ops.sum(ops.square(t.value), axis=axis, keepdims=True))
+    else:
+        raise ctx.error(f"attribute p={p} is not supported (1 and 2 are)")
+    # ONNX: a zero norm gives 0, not NaN
+    safe = ops.where(ops.equal(norm, 0), ops.ones_like(norm), norm)
+    return Tensor(ops.where(ops.equal(norm, 0), ops.zeros_like(t.value), ops.divide(t.value, safe)), t.perm)
+
+
 register_all(
     {
     "BatchNormalization": convert_batch_norm,
     "LayerNormalization": convert_layer_norm,
+    "InstanceNormalization": convert_instance_norm,
+    "GroupNormalization": convert_group_norm,
+    "LpNormalization": convert_lp_norm,
     }
 )

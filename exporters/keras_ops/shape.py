@@ -328,6 +328,62 @@ def convert_pad(ctx: NodeContext) -> Tensor:
     return Tensor(ops.pad(t.value, width, mode="reflect"), t.perm)
 
 
+def convert_tile(ctx: NodeContext) -> Tensor:
+    t = ctx.tensor(0)
+    repeats = ctx.ints(1, "repeats", "repeats")
+    if repeats is None:
+        raise ctx.error("repeats must be a constant")
+    return Tensor(ops.tile(t.value, [repeats[a] for a in t.perm]), t.perm)
+
+
+def _space_depth(ctx: NodeContext, to_space: bool) -> Tensor:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    if t.rank != 4:
+        raise ctx.error("only 4-D (N, C, H, W) inputs are supported")
+    b = int(ctx.attr("blocksize"))
+    c, h, w = _static_dims(ctx, t.onnx_shape[1:], f"{ctx.op_type} input")
+    x = t.value
+    if to_space:
+        if ctx.attr("mode", "DCR") == "DCR":
+            x = ops.reshape(x, (-1, b, b, c // (b * b), h, w))
+            x = ops.transpose(x, (0, 3, 4, 1, 5, 2))
+        else:
+            x = ops.reshape(x, (-1, c // (b * b), b, b, h, w))
+            x = ops.transpose(x, (0, 1, 4, 2, 5, 3))
+        y = ops.reshape(x, (-1, c // (b * b), h * b, w * b))
+    else:
+        x = ops.reshape(x, (-1, c, h // b, b, w // b, b))
+        dcr = ctx.attr("mode", "DCR") == "DCR"
+        x = ops.transpose(x, (0, 3, 5, 1, 2, 4) if dcr else (0, 1, 3, 5, 2, 4))
+        y = ops.reshape(x, (-1, c * b * b, h // b, w // b))
+    return Tensor(y, identity_perm(4))
+
+
+def convert_scatter_nd(ctx: NodeContext) -> Tensor:
+    t = ctx.onnx_layout(ctx.tensor(0))
+    indices = ctx.const(1, "indices")
+    updates = ctx.input(2)
+    reduction = ctx.attr("reduction", "none")
+    if indices is None or updates is None:
+        raise ctx.error("indices must be a constant")
+    if reduction not in ("none", "add"):
+        raise ctx.error(f"attribute reduction='{reduction}' is not supported (none and add are)")
+    k = indices.shape[-1]
+    dims = t.onnx_shape
+    lead = _static_dims(ctx, dims[:k], "ScatterND's indexed data axes")
+    idx = np.where(indices < 0, indices + np.array(lead), indices).reshape(-1, k).astype(np.int32)
+    update_value = ctx.onnx_layout(updates).value if isinstance(updates, Tensor) else _keras_const(updates)
+    rest = tuple(dims[k:])
+    flat_updates = ops.reshape(update_value, (idx.shape[0], *[-1 if d is None else d for d in rest]))
+    if reduction == "none":
+        y = ops.scatter_update(t.value, idx, flat_updates)
+    else:
+        if any(d is None for d in dims):
+            raise ctx.error("ScatterND with reduction='add' needs a static data shape")
+        y = ops.add(t.value, ops.scatter(idx, flat_updates, tuple(dims)))
+    return Tensor(y, identity_perm(t.rank))
+
+
 register_all(
     {
     "Transpose": convert_transpose,
@@ -343,5 +399,9 @@ register_all(
     "SplitToSequence": convert_split_to_sequence,
     "SequenceAt": convert_sequence_at,
     "Pad": convert_pad,
+    "Tile": convert_tile,
+    "DepthToSpace": lambda ctx: _space_depth(ctx, to_space=True),
+    "SpaceToDepth": lambda ctx: _space_depth(ctx, to_space=False),
+    "ScatterND": convert_scatter_nd,
     }
 )
