@@ -128,7 +128,7 @@ def _dilated_pool(x: Any, kernel: list[int], strides: list[int], dilations: list
     for axis, (k, s, d) in enumerate(zip(kernel, strides, dilations), start=1):
         size = x.shape[axis]
         out = (size - ((k - 1) * d + 1)) // s + 1
-        parts = [ops.take(x, (np.arange(out) * s + j * d).astype(np.int32), axis=axis) for j in range(k)]
+        parts = [take(x, (np.arange(out) * s + j * d).astype(np.int32), axis=axis) for j in range(k)]
         x = parts[0]
         for part in parts[1:]:
             x = combine(x, part)

@@ -274,8 +274,66 @@ def _elementwise(ctx: NodeContext, fn: Callable[..., Any], operands: Sequence[Va
         else:
             if v.dtype == object:
                 raise ctx.error("symbolic shape values cannot be mixed with runtime tensors")
-            args.append(_align_const(v, out_rank, perm))
+            args.append(_match_dtype(_align_const(v, out_rank, perm), tensors[0].value.dtype))
     return Tensor(fn(*args), perm)
+
+
+def take(x: Any, indices: Any, axis: int) -> Any:
+    """``ops.take(x, indices, axis)`` without ``ops.take``.
+
+    On torch, ``ops.take`` is ``index_select(...).squeeze(axis)``; exported to ONNX that becomes a
+    Squeeze of a dimension that is not 1, an invalid graph. A scalar or an arithmetic progression of
+    constant indices is a slice (``x[..., i]``, ``x[..., a:b:s]``); anything else goes through
+    ``take_along_axis`` on indices shaped to broadcast against ``x``.
+    """
+    rank = len(x.shape)
+    axis = axis + rank if axis < 0 else axis
+    lead = (slice(None),) * axis
+    if isinstance(indices, (int, np.integer)) or (isinstance(indices, np.ndarray) and indices.ndim == 0):
+        return x[lead + (int(indices),)]
+    if isinstance(indices, np.ndarray):
+        flat = indices.reshape(-1).astype(np.int64)
+        step = int(flat[1] - flat[0]) if flat.size > 1 else 1
+        if flat.size and step > 0 and np.array_equal(flat, flat[0] + step * np.arange(flat.size)):
+            sliced = x[lead + (slice(int(flat[0]), int(flat[-1]) + 1, step),)]
+            if indices.ndim == 1:
+                return sliced
+            return _unflatten_axis(sliced, axis, indices.shape)
+        positions = flat.astype(np.int32).reshape((1,) * axis + (-1,) + (1,) * (rank - axis - 1))
+        gathered = ops.take_along_axis(x, positions, axis=axis)
+        return gathered if indices.ndim == 1 else _unflatten_axis(gathered, axis, indices.shape)
+    index_rank = len(indices.shape)
+    flat_idx = ops.reshape(indices, (-1,)) if index_rank != 1 else indices
+    positions = ops.reshape(flat_idx, (1,) * axis + (-1,) + (1,) * (rank - axis - 1))
+    gathered = ops.take_along_axis(x, positions, axis=axis)
+    if index_rank == 1:
+        return gathered
+    return _unflatten_axis(gathered, axis, tuple(indices.shape))
+
+
+def _unflatten_axis(x: Any, axis: int, shape: Sequence[int | None]) -> Any:
+    """Split axis ``axis`` of ``x`` into ``shape`` (at most one unknown dim among all of them)."""
+    dims = list(x.shape[:axis]) + list(shape) + list(x.shape[axis + 1 :])
+    if dims.count(None) > 1:
+        raise ValueError(f"cannot reshape to {tuple(dims)}: more than one dimension known only at runtime")
+    return ops.reshape(x, tuple(-1 if d is None else d for d in dims))
+
+
+def int_like(value: int, tensor: Any) -> Any:
+    """``value`` typed like an integer tensor (see :func:`_match_dtype`); unchanged for floats."""
+    dtype = np.dtype(str(tensor.dtype))
+    return np.asarray(value, dtype=dtype) if dtype.kind in "iu" else value
+
+
+def _match_dtype(c: np.ndarray | float | int, tensor_dtype: Any) -> np.ndarray | float | int:
+    """An integer constant in the integer type of the tensor it meets (as a 0-d array, not a Python
+    int, which Keras would make int32: int64 * int32 is invalid ONNX once the model is exported)."""
+    dtype = np.dtype(str(tensor_dtype))
+    if dtype.kind in "iu" and isinstance(c, (int, np.ndarray)) and not isinstance(c, bool):
+        array = np.asarray(c)
+        if array.dtype.kind in "iu":
+            return array.astype(dtype)
+    return c
 
 
 def _dropped_axes_perm(perm: tuple[int, ...], dropped: set[int]) -> tuple[int, ...]:

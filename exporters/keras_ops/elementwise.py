@@ -87,7 +87,8 @@ def _divide(a: Any, b: Any) -> Any:
     if dtype.startswith("uint"):
         return ops.floor_divide(a, b)
     quotient = ops.floor_divide(ops.abs(a), ops.abs(b))
-    negative = ops.not_equal(ops.less(a, 0), ops.less(b, 0))
+    like = a if hasattr(a, "dtype") else b
+    negative = ops.not_equal(ops.less(a, int_like(0, like)), ops.less(b, int_like(0, like)))
     return ops.where(negative, ops.negative(quotient), quotient)
 
 

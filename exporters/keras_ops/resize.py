@@ -187,7 +187,7 @@ def _resize_separable(ctx: NodeContext) -> Tensor:
         if mode == "nearest" and not offset.any() and ((matrix == 0) | (matrix == 1)).all() and (
             matrix.sum(axis=1) == 1
         ).all():
-            x = ops.take(x, matrix.argmax(axis=1).astype(np.int32), axis=axis)  # exact, also for NaN/inf
+            x = take(x, matrix.argmax(axis=1).astype(np.int32), axis=axis)  # exact, also for NaN/inf
             continue
         moved = ops.moveaxis(x, axis, -1)
         moved = ops.matmul(moved, matrix.T.astype(np.float32))

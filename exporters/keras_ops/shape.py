@@ -158,9 +158,9 @@ def _take(ctx: NodeContext, t: Tensor, onnx_axis: int, indices: np.ndarray) -> T
         else:
             new_perm.append(a if a < onnx_axis else a + r - 1)
     if r == 0:
-        y = ops.take(t.value, int(indices), axis=keras_axis)
+        y = take(t.value, int(indices), axis=keras_axis)
     else:
-        y = ops.take(t.value, indices, axis=keras_axis)
+        y = take(t.value, indices, axis=keras_axis)
     return Tensor(y, tuple(new_perm))
 
 
@@ -185,7 +185,7 @@ def _embedding(ctx: NodeContext, table: np.ndarray, indices: Tensor, axis: int) 
     if not str(indices.value.dtype).startswith(("int", "uint")):
         raise ctx.error(f"indices must be integers, got {indices.value.dtype}")
     # ONNX allows negative indices; Embedding does not, so wrap them first.
-    wrapped = ops.where(ops.less(indices.value, 0), ops.add(indices.value, table.shape[0]), indices.value)
+    wrapped = ops.where(ops.less(indices.value, int_like(0, indices.value)), ops.add(indices.value, int_like(table.shape[0], indices.value)), indices.value)
     layer = layers.Embedding(table.shape[0], table.shape[1], name=ctx.layer_name())
     y = layer(wrapped)
     _set_weights(layer, [table])
@@ -202,13 +202,13 @@ def _runtime_take(ctx: NodeContext, data: Tensor | np.ndarray, indices: Tensor, 
     size = data.onnx_shape[axis] if isinstance(data, Tensor) else data.shape[axis]
     idx = indices.value
     if size is not None:
-        wrapped = ops.where(ops.less(idx, 0), ops.add(idx, int(size)), idx)
+        wrapped = ops.where(ops.less(idx, int_like(0, idx)), ops.add(idx, int_like(int(size), idx)), idx)
     else:  # the axis length at runtime: the sum of a ones vector along it
         from exporters.keras_ops.symbolic import _ones_along
 
         length = ops.sum(_ones_along(ctx, Sym("gather", (values, axis)), str(idx.dtype)))
-        wrapped = ops.where(ops.less(idx, 0), ops.add(idx, length), idx)
-    y = ops.take(values, wrapped, axis=axis)
+        wrapped = ops.where(ops.less(idx, int_like(0, idx)), ops.add(idx, length), idx)
+    y = take(values, wrapped, axis=axis)
     return Tensor(y, identity_perm(rank - 1 + indices.rank))
 
 
@@ -235,7 +235,7 @@ def convert_gather_nd(ctx: NodeContext) -> Tensor:
     batch_index = batch_index.reshape(batch_index.shape + (1,) * (within.ndim - b))
     linear = (batch_index * math.prod(index_shape) + within).astype(np.int32)
     flat = ops.reshape(t.value, (math.prod(lead), *rest))
-    y = ops.take(flat, linear, axis=0)
+    y = take(flat, linear, axis=0)
     return Tensor(y, identity_perm(linear.ndim + len(rest)))
 
 

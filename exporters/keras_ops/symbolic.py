@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from exporters.keras_ops.core import NodeContext, Sym, Tensor, Value, identity_perm, register_all
+from exporters.keras_ops.core import NodeContext, Sym, Tensor, Value, identity_perm, int_like, register_all, take
 
 
 def _ones_along(ctx: NodeContext, sym: Sym, dtype: str) -> Any:
@@ -22,8 +22,8 @@ def _ones_along(ctx: NodeContext, sym: Sym, dtype: str) -> Any:
     x, axis = sym.source
     for other in reversed(range(len(x.shape))):
         if other != axis:
-            x = ops.take(x, 0, axis=other)
-    return ops.cast(ops.add(ops.multiply(ops.cast(ops.zeros_like(x), "int32"), 0), 1), dtype)
+            x = take(x, 0, axis=other)
+    return ops.cast(ops.ones_like(x), dtype)
 
 
 def _shape_entries(ctx: NodeContext, shape: np.ndarray) -> list[int | Sym]:
@@ -45,7 +45,8 @@ def runtime_zeros(ctx: NodeContext, shape: list[int | Sym], dtype: str) -> Any:
     zeros: Any = np.zeros(static, dtype=np.dtype(dtype) if dtype != "bool" else np.float32)
     for axis, d in enumerate(shape):
         if isinstance(d, Sym):
-            vector = ops.multiply(_ones_along(ctx, d, "float32" if dtype == "bool" else dtype), 0)
+            # (Python scalars in keras.ops become int32 tensors: no "* 0" here, or the ONNX export mixes types)
+            vector = ops.zeros_like(_ones_along(ctx, d, "float32" if dtype == "bool" else dtype))
             zeros = ops.add(zeros, ops.reshape(vector, [-1 if a == axis else 1 for a in range(rank)]))
     return zeros
 
@@ -63,7 +64,8 @@ def convert_range(ctx: NodeContext) -> Tensor:
     if int(step) != 1 or int(first) != 0:
         raise ctx.error("a Range up to a runtime limit is supported from start=0 with delta=1 only")
     dtype = "int64"
-    counting = ops.subtract(ops.cumsum(_ones_along(ctx, last, dtype), axis=0), 1)  # 0, 1, ..., limit - 1
+    counting = ops.subtract(ops.cumsum(_ones_along(ctx, last, "int32"), axis=0), 1)  # int32 throughout
+    counting = ops.cast(counting, dtype)  # 0, 1, ..., limit - 1
     return Tensor(counting, (0,))
 
 
