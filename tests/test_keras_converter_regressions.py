@@ -168,12 +168,18 @@ def test_two_layer_transformer_encoder_converts_with_dynamic_batch(tmp_path: Pat
         )
     model = onnx.load(str(path))
     keras_model = onnx_to_keras(model)
+    from exporters.keras_onnx import keras_to_onnx
+
+    round_trip = keras_to_onnx(keras_model)  # back to valid ONNX, batch still dynamic
+    onnx.checker.check_model(round_trip, full_check=True)
     for batch in (1, 3, 8):
         x = np.random.default_rng(batch).standard_normal((batch, 5, 16)).astype(np.float32)
         (got,) = keras_outputs(keras_model, [x])
         (expected,) = _onnxruntime(model, {"x": x})
-        assert got.shape == expected.shape
+        (again,) = _onnxruntime(round_trip, {round_trip.graph.input[0].name: x})
+        assert got.shape == expected.shape == again.shape
         assert np.abs(got - expected).max() <= 1e-4
+        assert np.abs(again - expected).max() <= 1e-4
 
 
 def test_range_expand_and_constant_of_shape_over_the_runtime_batch(tmp_path: Path) -> None:
