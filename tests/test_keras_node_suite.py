@@ -12,7 +12,6 @@ import collections
 import os
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper

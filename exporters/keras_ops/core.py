@@ -17,7 +17,6 @@ without any zoo code and with ``safe_mode=True``.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -30,7 +29,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np
 import onnx
 from keras import layers, ops
-from onnx import numpy_helper
 
 from zoo.errors import ZooError
 

@@ -10,18 +10,18 @@ coefficients are ONNX's by construction.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
-import onnx
 from keras import layers, ops
 
-from exporters.keras_ops.core import *  # noqa: F403
-from exporters.keras_ops.core import (  # noqa: F401
-    _FLOAT32_LOWEST, _align_const, _crop, _dropped_axes_perm, _elementwise, _keras_const, _nd_arg, _pairs,
-    _set_weights, _spatial_attrs, _static_dims, _zero_pad, _CONV, _DEPTHWISE, _CONV_T, _MAX_POOL, _AVG_POOL,
-    _GLOBAL_AVG, _GLOBAL_MAX,
+from exporters.keras_ops.core import (
+    NodeContext,
+    normalize_axis,
+    register_all,
+    take,
+    Tensor,
+    UnsupportedOpError,
+    _static_dims,
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from exporters.keras_ops.core import NodeContext, Sym, Tensor, Value, identity_perm, int_like, register_all, take
+from exporters.keras_ops.core import NodeContext, Sym, Tensor, Value, identity_perm, register_all, take
 
 
 def _ones_along(ctx: NodeContext, sym: Sym, dtype: str) -> Any:
