@@ -21,7 +21,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -37,25 +36,6 @@ ARCHITECTURES = [
     "googlenet", "inception_v3", "vgg11", "alexnet", "densenet121", "shufflenet_v2_x1_0", "mnasnet1_0",
     "regnet_y_400mf", "convnext_tiny", "swin_t", "vit_b_16", "transformer_encoder",
 ]
-
-FRESH = textwrap.dedent(
-    """
-    import json, sys
-    import numpy as np
-    import keras
-    model = keras.saving.load_model(sys.argv[1])
-    data = np.load(sys.argv[2])
-    out = {}
-    for key in data.files:
-        y = model(data[key], training=False)
-        y = y[0] if isinstance(y, (list, tuple)) else y
-        out[key] = keras.ops.convert_to_numpy(y)
-    np.savez(sys.argv[3], **out)
-    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("zoo", "exporters", "onnx", "onnxruntime"))
-    assert not leaked, leaked
-    """
-)
-
 
 def _torch_model(name: str):  # noqa: ANN202
     import torch
@@ -88,6 +68,7 @@ def measure(name: str, work: Path) -> dict:
     import torch
 
     from exporters.keras import onnx_to_keras, save_keras
+    from exporters.keras_conformance import FRESH_PROCESS_SCRIPT as FRESH
     from exporters.keras_onnx import keras_to_onnx
 
     model, shape = _torch_model(name)

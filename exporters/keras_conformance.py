@@ -14,6 +14,7 @@ promoted to constants (initializers), as a model exported from a framework would
 from __future__ import annotations
 
 import os
+import textwrap
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,27 @@ from zoo.io import atomic_path
 PASSED, WRONG, REFUSED, CRASHED = "passed", "wrong", "refused", "crashed"
 _T = onnx.TensorProto
 _FLOAT32_CASE_TYPES = {_T.FLOAT, _T.BOOL, _T.INT8, _T.INT16, _T.INT32, _T.INT64, _T.UINT8}
+
+
+# Loads a .keras file with only keras and numpy imported and runs it on every array of an .npz file:
+# python -c FRESH_PROCESS_SCRIPT model.keras inputs.npz outputs.npz
+FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    model = keras.saving.load_model(sys.argv[1])
+    data = np.load(sys.argv[2])
+    out = {}
+    for key in data.files:
+        y = model(data[key], training=False)
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        out[key] = keras.ops.convert_to_numpy(y)
+    np.savez(sys.argv[3], **out)
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("zoo", "exporters", "onnx", "onnxruntime"))
+    assert not leaked, leaked
+    """
+)
 
 
 def default_cache_dir() -> Path:
@@ -216,6 +238,7 @@ def check_refusal(result: CaseResult) -> str:
 
 __all__ = [
     "CRASHED",
+    "FRESH_PROCESS_SCRIPT",
     "PASSED",
     "REFUSED",
     "WRONG",
