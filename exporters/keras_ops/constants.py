@@ -86,7 +86,7 @@ def convert_identity(ctx: NodeContext) -> Value:
 def convert_dropout(ctx: NodeContext) -> list[Value | None]:
     training = ctx.const(2, "training_mode")
     if training is not None and bool(training):
-        raise ctx.error("training_mode=True is not supported (inference-only conversion)")
+        raise ctx.error("input training_mode=True is not supported (inference-only conversion)")
     if ctx.output_used(1):
         raise ctx.error("the mask output is not supported")
     return [convert_identity(ctx), None]

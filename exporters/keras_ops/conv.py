@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from keras import ops
+from keras import layers, ops
 
 from exporters.keras_ops.core import (
     Converter,
@@ -78,6 +78,29 @@ def convert_conv(ctx: NodeContext) -> Tensor:
     return Tensor(y, t.perm)
 
 
+def _conv_transpose_pads(
+    ctx: NodeContext, sizes: list[int], kernel: list[int], strides: list[int], dilations: list[int],
+    output_padding: list[int],
+) -> list[tuple[int, int]]:
+    """(begin, end) cropping of the full transposed-conv output: explicit pads, or from output_shape /
+    auto_pad=SAME_* (total = full length - wanted length, split as the ONNX spec says)."""
+    n = len(sizes)
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    output_shape = ctx.attr("output_shape")
+    if output_shape is None and auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise ctx.error(f"attribute auto_pad='{auto_pad}' is not supported")
+        pads = list(ctx.attr("pads", [0] * (2 * n))) if auto_pad == "NOTSET" else [0] * (2 * n)
+        return [(int(pads[i]), int(pads[i + n])) for i in range(n)]
+    wanted = [int(v) for v in output_shape][-n:] if output_shape is not None else [d * s for d, s in zip(sizes, strides)]
+    pairs = []
+    for size, k, s, d, extra, out in zip(sizes, kernel, strides, dilations, output_padding, wanted):
+        total = s * (size - 1) + extra + (k - 1) * d + 1 - out  # negative: the output grows by zeros
+        half = total // 2
+        pairs.append((half, total - half) if auto_pad == "SAME_UPPER" else (total - half, half))
+    return pairs
+
+
 def convert_conv_transpose(ctx: NodeContext) -> Tensor:
     t = ctx.channels_last(ctx.tensor(0))
     weight = ctx.const(1, "weight")
@@ -85,30 +108,46 @@ def convert_conv_transpose(ctx: NodeContext) -> Tensor:
     if weight is None:
         raise ctx.error("missing weight")
     n = t.rank - 2
-    strides, dilations, pads = _spatial_attrs(ctx, n)
-    if int(ctx.attr("group", 1)) != 1:
-        raise ctx.error("grouped ConvTranspose is not supported (Keras Conv*DTranspose has no groups)")
-    if max(dilations) > 1:
-        raise ctx.error("dilated ConvTranspose is not supported")
-    if ctx.attr("output_shape") is not None:
-        raise ctx.error("the output_shape attribute is not supported; export with explicit pads")
-    output_padding = list(ctx.attr("output_padding", [0] * n))
+    if n not in _CONV_T:
+        raise ctx.error(f"{n}-D ConvTranspose is not supported")
+    strides = [int(v) for v in ctx.attr("strides", [1] * n)]
+    dilations = [int(v) for v in ctx.attr("dilations", [1] * n)]
+    if max(strides) > 1 and max(dilations) > 1:
+        raise ctx.error(f"attributes strides={strides} with dilations={dilations}: Keras cannot combine them")
+    group = int(ctx.attr("group", 1))
     kernel = list(weight.shape[2:])
+    sizes = _static_dims(ctx, t.value.shape[1:-1], "ConvTranspose spatial input")
+    output_padding = [int(v) for v in ctx.attr("output_padding", [0] * n)]
+    pads = _conv_transpose_pads(ctx, sizes, kernel, strides, dilations, output_padding)
     spatial = tuple(range(2, 2 + n))
-    layer = _CONV_T[n](
-        filters=weight.shape[1],
-        kernel_size=tuple(kernel),
-        strides=tuple(strides),
-        padding="valid",
-        output_padding=tuple(output_padding),
-        use_bias=bias is not None,
-        data_format="channels_last",
-        name=ctx.layer_name(),
-    )
-    y = layer(t.value)
-    # ONNX weight (C_in, C_out, k...) -> Keras (k..., C_out, C_in)
-    _set_weights(layer, [weight.transpose(*spatial, 1, 0)] + ([bias] if bias is not None else []))
-    return Tensor(_crop(ctx, y, pads), t.perm)
+    c_in = weight.shape[0]
+    per_group = c_in // group
+    outputs = []
+    for g in range(group):  # Keras Conv*DTranspose has no groups: one layer per group, concatenated
+        x = t.value if group == 1 else t.value[(slice(None),) * (n + 1) + (slice(g * per_group, (g + 1) * per_group),)]
+        layer = _CONV_T[n](
+            filters=weight.shape[1],
+            kernel_size=tuple(kernel),
+            strides=tuple(strides),
+            dilation_rate=tuple(dilations),
+            padding="valid",
+            use_bias=False,
+            data_format="channels_last",
+            name=ctx.layer_name(f"g{g}" if group > 1 else ""),
+        )
+        y = layer(x)
+        # ONNX weight (C_in, C_out/group, k...) -> Keras (k..., C_out/group, C_in/group)
+        _set_weights(layer, [weight[g * per_group : (g + 1) * per_group].transpose(*spatial, 1, 0)])
+        outputs.append(y)
+    y = outputs[0] if group == 1 else layers.Concatenate(axis=-1, name=ctx.layer_name("concat"))(outputs)
+    # output_padding and negative pads add rows no input reaches: zeros, before the bias
+    grow = [(max(0, -b), e + max(0, -end)) for e, (b, end) in zip(output_padding, pads)]
+    if any(b or e for b, e in grow):
+        y = _zero_pad(ctx, y, grow)
+    y = _crop(ctx, y, [(max(0, b), max(0, e)) for b, e in pads])
+    if bias is not None:
+        y = ops.add(y, bias.astype(np.float32))
+    return Tensor(y, t.perm)
 
 
 def _pool_geometry(

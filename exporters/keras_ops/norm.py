@@ -21,7 +21,7 @@ from exporters.keras_ops.core import (
 def convert_batch_norm(ctx: NodeContext) -> list[Value | None]:
     t = ctx.tensor(0)
     if int(ctx.attr("training_mode", 0)) or any(ctx.output_used(i) for i in (1, 2)):
-        raise ctx.error("training-mode BatchNormalization is not supported")
+        raise ctx.error("attribute training_mode=1 (or its running-statistics outputs) is not supported; export in eval mode")
     names = ("scale", "bias", "mean", "var")
     scale, bias, mean, var = (ctx.const(i + 1, what) for i, what in enumerate(names))
     if any(v is None for v in (scale, bias, mean, var)):
