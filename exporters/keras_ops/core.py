@@ -279,10 +279,11 @@ def _elementwise(ctx: NodeContext, fn: Callable[..., Any], operands: Sequence[Va
 def take(x: Any, indices: Any, axis: int) -> Any:
     """``ops.take(x, indices, axis)`` without ``ops.take``.
 
-    On torch, ``ops.take`` is ``index_select(...).squeeze(axis)``; exported to ONNX that becomes a
-    Squeeze of a dimension that is not 1, an invalid graph. A scalar or an arithmetic progression of
-    constant indices is a slice (``x[..., i]``, ``x[..., a:b:s]``); anything else goes through
-    ``take_along_axis`` on indices shaped to broadcast against ``x``.
+    On torch, ``ops.take`` is ``index_select(...).squeeze(axis)``; with constant indices the ONNX
+    export writes a Squeeze of a dimension that is not 1, an invalid graph, and ``take_along_axis``
+    makes torch.export specialise the batch. So constant indices become slices: a scalar is
+    ``x[..., i]``, an arithmetic progression ``x[..., a:b:s]``, anything else a concatenation of such
+    slices and of repeated single slices. Runtime indices use ``ops.take`` on a 1-D index vector.
     """
     rank = len(x.shape)
     axis = axis + rank if axis < 0 else axis
@@ -297,16 +298,42 @@ def take(x: Any, indices: Any, axis: int) -> Any:
             if indices.ndim == 1:
                 return sliced
             return _unflatten_axis(sliced, axis, indices.shape)
-        positions = flat.astype(np.int32).reshape((1,) * axis + (-1,) + (1,) * (rank - axis - 1))
-        gathered = ops.take_along_axis(x, positions, axis=axis)
+        gathered = _take_by_slices(x, flat, axis)
         return gathered if indices.ndim == 1 else _unflatten_axis(gathered, axis, indices.shape)
     index_rank = len(indices.shape)
     flat_idx = ops.reshape(indices, (-1,)) if index_rank != 1 else indices
-    positions = ops.reshape(flat_idx, (1,) * axis + (-1,) + (1,) * (rank - axis - 1))
-    gathered = ops.take_along_axis(x, positions, axis=axis)
+    # Known limitation: exported back to ONNX (exporters.keras_onnx), a runtime-length gather keeps
+    # torch's squeeze as an ONNX Squeeze that fails at run time (take_along_axis instead makes
+    # torch.export fix the batch); the Keras model itself is correct.
+    gathered = ops.take(x, flat_idx, axis=axis)
     if index_rank == 1:
         return gathered
     return _unflatten_axis(gathered, axis, tuple(indices.shape))
+
+
+def _take_by_slices(x: Any, flat: np.ndarray, axis: int) -> Any:
+    """x gathered at constant 1-D ``flat`` along ``axis`` as a concatenation of slices."""
+    lead = (slice(None),) * axis
+    if flat.size == 0:
+        return x[lead + (slice(0, 0),)]
+    pieces: list[Any] = []
+    i = 0
+    while i < flat.size:
+        j = i + 1
+        while j < flat.size and flat[j] == flat[i]:
+            j += 1
+        if j - i > 1:  # a repeated index
+            pieces.append(ops.repeat(x[lead + (slice(int(flat[i]), int(flat[i]) + 1),)], j - i, axis=axis))
+            i = j
+            continue
+        step = int(flat[i + 1] - flat[i]) if i + 1 < flat.size else 1
+        j = i + 1
+        while step > 0 and j < flat.size and flat[j] - flat[j - 1] == step and (j + 1 >= flat.size or flat[j + 1] != flat[j]):
+            j += 1
+        stop = int(flat[j - 1]) + 1
+        pieces.append(x[lead + (slice(int(flat[i]), stop, step if step > 0 else 1),)])
+        i = j
+    return pieces[0] if len(pieces) == 1 else ops.concatenate(pieces, axis=axis)
 
 
 def _unflatten_axis(x: Any, axis: int, shape: Sequence[int | None]) -> Any:
