@@ -233,7 +233,11 @@ dtype); later inputs are promoted to constants when a case passes weights/attrib
 **{summary['ops']} ops, {summary['cases']} cases: {summary.get('passed', 0)} pass, {summary.get('refused', 0)}
 are refused with a one-line error, {summary.get('wrong', 0) + summary.get('crashed', 0)} give a wrong result.
 Float32 cases: {summary['float32_passed']} of {summary['float32']} pass
-({100 * summary['float32_passed'] / max(1, summary['float32']):.1f}%).**
+({100 * summary['float32_passed'] / max(1, summary['float32']):.1f}%).** A case counts as float32 when an output
+is float32 and every input and output is float32, bool or a standard integer type. The refusals are
+types Keras on torch cannot hold (uint16/32/64, float8, 4-bit and 2-bit types, bfloat16, strings),
+training-mode Dropout/BatchNormalization, MaxPool's Indices output, graphs whose only input is a scalar
+or shape vector, and the attributes listed below.
 
 {chr(10).join(ops_lines)}
 
