@@ -160,7 +160,7 @@ def op_table() -> tuple[list[str], dict]:
 
 
 def arch_table(rows: list[dict]) -> list[str]:
-    lines = ["| model | params (M) | input | convert (s) | ONNX MB | .keras MB | max abs diff | max rel diff (|y|>1e2) | "
+    lines = ["| model | params (M) | input | convert (s) | ONNX MB | .keras MB | max abs diff | max rel diff on outputs above 1e2 | "
              "Keras->ONNX (s) | round-trip max abs diff |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:
@@ -250,7 +250,13 @@ or shape vector, and the attributes listed below.
 Exported with `torch.onnx.export(dynamo=True)` and a dynamic batch, converted, saved, reloaded in a
 fresh process that imports only keras and numpy, run at batch 1 and 3, compared with onnxruntime on
 the original ONNX file. "Keras->ONNX" is `exporters.keras_onnx.keras_to_onnx` of the converted model
-(checked with `onnx.checker`, full check) compared with onnxruntime the same way.
+(checked with `onnx.checker`, full check) compared with onnxruntime the same way; it takes 20-70 s
+per model here, so it is run for the models it was broken on (and resnet18) unless `--round-trip-all`.
+With random weights the logits are small (no output reaches 1e2, hence a relative diff of 0), so the
+absolute diffs are far below the 1e-4 bound. convnext_tiny and swin_t gather with runtime indices
+(`Gather` over `Range(batch)`): the Keras model is right, but torch's ONNX export of that gather
+(`index_select` + `squeeze`) writes a `Squeeze` of a dynamic axis that fails, and the alternative
+(`take_along_axis`) makes torch.export fix the batch, so their round trip is refused.
 
 {chr(10).join(arch_table(rows))}
 
