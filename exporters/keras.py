@@ -38,7 +38,8 @@ from exporters.keras_ops import (
     identity_perm,
     sanitize_name,
 )
-from zoo.errors import ZooError
+from exporters.keras_ops.dtypes import KERAS_DTYPES, float_policy, keep_dtype
+from zoo.errors import ZooError, first_line
 
 __all__ = ["UnsupportedOpError", "onnx_to_keras", "save_keras"]
 
@@ -58,16 +59,17 @@ def onnx_to_keras(onnx_model: onnx.ModelProto | str | Path) -> keras.Model:
     env: dict[str, Value] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     keras_inputs = []
     for vi in graph_inputs:
-        x = _make_input(vi)
+        x = _make_input(vi, graph)
         keras_inputs.append(x)
         env[vi.name] = Tensor(x, identity_perm(len(x.shape)))
 
     expected_shapes = _inferred_shapes(graph)
+    expected_dtypes = _inferred_dtypes(graph)
     for node in _live_nodes(graph):
-        _convert_node(node, env, builder, expected_shapes)
+        _convert_node(node, env, builder, expected_shapes, expected_dtypes)
 
     input_names = {sanitize_name(vi.name) for vi in graph_inputs}
-    keras_outputs = [_make_output(vi.name, env, builder, input_names) for vi in graph.output]
+    keras_outputs = [_make_output(vi.name, env, builder, input_names, keras_inputs) for vi in graph.output]
     _rename_ops_shadowing(keras_outputs, reserved=io_names)
     return keras.Model(
         inputs=keras_inputs[0] if len(keras_inputs) == 1 else keras_inputs,
@@ -154,14 +156,31 @@ def _inferred_shapes(graph: onnx.GraphProto) -> dict[str, list[int | None]]:
     return shapes
 
 
-def _make_input(vi: onnx.ValueInfoProto) -> Any:
+def _inferred_dtypes(graph: onnx.GraphProto) -> dict[str, np.dtype]:
+    """ONNX element type of every value shape inference typed (outputs keep exactly this dtype)."""
+    dtypes = {}
+    for vi in (*graph.value_info, *graph.output):
+        elem_type = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        if elem_type:
+            dtypes[vi.name] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    return dtypes
+
+
+def _make_input(vi: onnx.ValueInfoProto, graph: onnx.GraphProto) -> Any:
     dims = _dims(vi)
+    consumer = next((n for n in graph.node if vi.name in n.input), None)
+    where = f"ONNX op '{consumer.op_type}' (node '{consumer.name or consumer.output[0]}'): " if consumer else ""
     if not dims:
-        raise ZooError(
-            f"ONNX graph input '{vi.name}' has no known rank or no batch dimension; "
+        raise UnsupportedOpError(
+            f"{where}graph input '{vi.name}' has no known rank or no batch dimension; "
             "export with a batched input of known rank."
         )
     dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+    if np.dtype(dtype).name not in KERAS_DTYPES:
+        raise UnsupportedOpError(
+            f"{where}graph input '{vi.name}' has dtype {np.dtype(dtype).name}, which Keras on the torch backend "
+            "cannot compute with; cast it to a supported type before export."
+        )
     # A dynamic ONNX batch stays dynamic; a graph exported for a fixed batch keeps it fixed, like ONNX.
     return keras.Input(batch_shape=tuple(dims), name=sanitize_name(vi.name), dtype=np.dtype(dtype).name)
 
@@ -174,6 +193,7 @@ def _convert_node(
     env: dict[str, Value],
     builder: Builder,
     expected_shapes: dict[str, list[int | None]],
+    expected_dtypes: dict[str, np.dtype] | None = None,
 ) -> None:
     node_name = node.name or (node.output[0] if node.output else node.op_type)
     if node.domain not in _DEFAULT_DOMAINS:
@@ -193,9 +213,10 @@ def _convert_node(
         if converter is None:
             raise _no_mapping(node.op_type, node_name)
         try:
-            result = converter(ctx)
+            with float_policy(ctx):
+                result = converter(ctx)
         except ValueError as error:  # Keras rejected a layer configuration
-            raise ctx.error(f"could not be converted: {error}") from error
+            raise ctx.error(f"could not be converted: {first_line(error)}") from error
         outputs = result if isinstance(result, list) else [result]
     for i, name in enumerate(node.output):
         value = outputs[i] if i < len(outputs) else None
@@ -206,14 +227,15 @@ def _convert_node(
                 raise ctx.error(f"output {i} ('{name}') is used but not supported")
             continue
         _check_shape(ctx, name, value, expected_shapes.get(name))
-        env[name] = value
+        builder.producers[name] = (node.op_type, node_name)
+        env[name] = keep_dtype(ctx, value, (expected_dtypes or {}).get(name))
 
 
 def _no_mapping(op_type: str, node_name: str, detail: str = "") -> UnsupportedOpError:
     hint = f" ({detail})" if detail else ""
     return UnsupportedOpError(
         f"ONNX op '{op_type}' (node '{node_name}') has no Keras mapping yet{hint}; "
-        "change the model to avoid it, or add a converter to OP_CONVERTERS in exporters/keras_ops.py."
+        "change the model to avoid it, or add a converter in the exporters/keras_ops/ module of its op family."
     )
 
 
@@ -234,15 +256,45 @@ def _check_shape(ctx: NodeContext, name: str, value: Value, expected: list[int |
 # --------------------------------------------------------------------------- outputs and naming
 
 
-def _make_output(name: str, env: dict[str, Value], builder: Builder, input_names: set[str]) -> Any:
+def _make_output(
+    name: str, env: dict[str, Value], builder: Builder, input_names: set[str], keras_inputs: list[Any]
+) -> Any:
     value = env.get(name)
     if not isinstance(value, Tensor):
-        raise ZooError(f"ONNX graph output '{name}' is a constant; a Keras model cannot output constants.")
+        value = _constant_output(name, value, builder, keras_inputs)
     value = builder.to_perm(value, identity_perm(value.rank), sanitize_name(name))
     layer_name = sanitize_name(name)
     if layer_name in input_names:  # a pass-through output cannot share its input's layer name
         layer_name = builder.unique_name(layer_name)
-    return layers.Identity(name=layer_name)(value.value)
+    dtype = str(value.value.dtype)
+    # A layer's dtype policy casts floating inputs; give the output layer the tensor's own float dtype.
+    kwargs = {"dtype": dtype} if dtype.startswith("float") else {}
+    return layers.Identity(name=layer_name, **kwargs)(value.value)
+
+
+def _constant_output(name: str, value: Value | None, builder: Builder, keras_inputs: list[Any]) -> Tensor:
+    """A graph output known at conversion time (e.g. the Shape of a static input) as a Keras tensor.
+
+    A functional model's outputs must depend on its inputs, so the constant is added to a zero
+    computed from the first input (``sum(zeros_like(x))``, which is 0 even for NaN or inf inputs).
+    """
+    op_type, node_name = builder.producers.get(name, ("Constant", name))
+    constant = value if isinstance(value, np.ndarray) else None
+    if constant is None or constant.dtype == object or not keras_inputs or constant.dtype.name not in KERAS_DTYPES:
+        why = "depends on runtime dimensions" if constant is not None and constant.dtype == object else (
+            "has no graph input to hang on" if not keras_inputs else "has a type Keras cannot hold")
+        raise UnsupportedOpError(
+            f"ONNX op '{op_type}' (node '{node_name}'): its output '{name}' is a constant graph output that {why}; "
+            "drop that output before export."
+        )
+    from keras import ops
+
+    zero = ops.cast(ops.sum(ops.zeros_like(ops.cast(keras_inputs[0], "float32"))), constant.dtype.name)
+    if constant.dtype == np.bool_:
+        y = ops.logical_or(ops.cast(zero, "bool"), constant)
+    else:
+        y = ops.add(zero, constant)
+    return Tensor(y, identity_perm(constant.ndim))
 
 
 def _operations(outputs: Iterable[Any]) -> list[Any]:
