@@ -80,12 +80,14 @@ def list_data() -> None:
 
 
 @app.command("eval")
-def evaluate(source: str = typer.Argument(..., help="Run directory, model.safetensors or hf://OWNER/NAME[@REV]."),
+def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors or hf://OWNER/NAME[@REV] (default: the most recent finished run under ./runs)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file.")) -> None:
     """Evaluate a trained model on its held-out split with the paper's metric."""
     from zoo import artifacts
     from zoo import io as zio
+    from zoo.runs import default_source
 
+    source = default_source(source, "eval", log=console.print)
     art = artifacts.load(source)
     metrics = art.spec.evaluate(art.predictor())
     table = Table(title=f"{art.name} — {source}")

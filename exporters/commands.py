@@ -14,7 +14,7 @@ console = Console()
 
 
 def export_command(
-    source: str = typer.Argument(..., help="Run directory, model.safetensors (config beside it) or hf://OWNER/NAME[@REV]."),
+    source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors (config beside it) or hf://OWNER/NAME[@REV] (default: the most recent finished run under ./runs)."),
     to: str = typer.Option("onnx", "--to", help="Target format: onnx, keras or torchscript."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the run directory; for hf:// the current folder)."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default 20)."),
@@ -31,7 +31,9 @@ def export_command(
     Writes NAME.onnx (etc.) and NAME.onnx.parity.json; fails with no file if parity is out of tolerance."""
     from exporters.export import export
     from exporters.parity import check_rows
+    from zoo.runs import default_source
 
+    source = default_source(source, "export", log=console.print)
     result = export(source, to, out, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
                     metric_tolerance=metric_tolerance, rows=check_rows(rows), calibration_rows=check_rows(calibration_rows))
     _print_report(result.parity, f"wrote {result.path} ({result.parity_path.name})")
