@@ -260,6 +260,7 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
             rows += run_worker(job, threads)
         profiles = collect_profiles(work / "profiles", out_dir / "profiles") if settings.profile else []
         files = {precision: {"name": path.name, "bytes": path.stat().st_size} for precision, path in models.items()}
+        rows = add_accuracy(rows)
     rows = order_rows(add_speedups(rows))
     doc = report_document(src, settings, threads, machine, rows, files, input_shapes, command)
     return BenchRun(doc=doc, out=out_dir, profiles=profiles)
@@ -539,6 +540,57 @@ def add_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def add_accuracy(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measured row, ``max_abs_diff`` to PyTorch eager (same inputs and batch size; its own device, else
+    CPU) and ``check``: "reference" (eager itself), "matched" / "differs" (against exporters.parity's
+    DEFAULT_ATOL for fp32/fp16; int8 is judged by the task metric in `zoo export`, so "compared" only),
+    or "not compared: why". Reads and drops each row's ``outputs_file``."""
+    from exporters.parity import DEFAULT_ATOL
+
+    loaded = {r["outputs_file"]: _load_outputs(r["outputs_file"]) for r in rows if r.get("outputs_file")}
+    eager = {(r["provider"], r["batch_size"]): loaded.get(r.get("outputs_file"))
+             for r in rows if r["runtime"] == "torch" and r["status"] == "ok"}
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        mine = loaded.get(row.pop("outputs_file", None))
+        if row["runtime"] == "torch":
+            row.update(max_abs_diff=0.0, check="reference")
+            continue
+        device = DEVICE_OF_PROVIDER[row["provider"]]
+        reference = eager.get((device, row["batch_size"])) or eager.get(("cpu", row["batch_size"]))
+        if mine is None or reference is None:
+            row.update(max_abs_diff=None, check="not compared: no PyTorch eager row at this batch size"
+                       if mine is not None else "not compared: the runtime returned no outputs")
+            continue
+        if len(mine) != len(reference) or any(a.shape != b.shape for a, b in zip(mine, reference)):
+            row.update(max_abs_diff=None, check="differs: output shapes "
+                       f"{[a.shape for a in mine]} vs PyTorch {[b.shape for b in reference]}")
+            continue
+        diff = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+                   for a, b in zip(mine, reference))
+        tolerance = DEFAULT_ATOL.get(row["precision"])
+        row["max_abs_diff"] = significant_float(diff)
+        row["atol"] = tolerance
+        if tolerance is None:
+            row["check"] = "compared (int8: judged by the task metric)"
+        else:
+            row["check"] = "matched" if diff <= tolerance else f"differs: max abs diff {diff:.3g} > atol {tolerance:g}"
+    return rows
+
+
+def _load_outputs(path: str) -> list[np.ndarray] | None:
+    try:
+        with np.load(path) as data:
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
+    except OSError:
+        return None
+
+
+def significant_float(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
 def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     runtimes = {"torch": 0, "torch.compile": 1, "onnxruntime": 2}
     providers = {name: i for i, name in enumerate(PROVIDERS)}
@@ -665,6 +717,7 @@ class Prepared:
 
     step: Callable[[], Any]
     fetch: Callable[[], Any] | None = None  # device -> host copy of the outputs (CUDA only)
+    outputs: Callable[[], list[np.ndarray]] | None = None  # one call's outputs on the host, for the accuracy check
     h2d_ms: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -718,7 +771,8 @@ class OnnxRuntimeBackend:
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}}
         if not self.on_device:
             outputs = [o.name for o in session.get_outputs()]
-            return Prepared(step=lambda: session.run(outputs, feeds), info=info)
+            return Prepared(step=lambda: session.run(outputs, feeds), info=info,
+                            outputs=lambda: [np.asarray(o) for o in session.run(outputs, feeds)])
         ort = self.ort
         binding = session.io_binding()
         start = time.perf_counter_ns()
@@ -734,7 +788,11 @@ class OnnxRuntimeBackend:
             binding.synchronize_outputs()
 
         info["device_inputs"] = device_inputs  # keep the device buffers alive as long as the binding
-        return Prepared(step=step, fetch=binding.copy_outputs_to_cpu, h2d_ms=h2d_ms, info=info)
+        def host_outputs() -> list[np.ndarray]:
+            step()
+            return [np.asarray(o.numpy() if hasattr(o, "numpy") else o) for o in binding.copy_outputs_to_cpu()]
+
+        return Prepared(step=step, fetch=binding.copy_outputs_to_cpu, h2d_ms=h2d_ms, info=info, outputs=host_outputs)
 
     def device_memory(self) -> dict[str, Any]:
         if not self.on_device:
@@ -820,7 +878,12 @@ class TorchBackend:
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}}
         if on_cuda:
             torch.cuda.reset_peak_memory_stats()
-        return Prepared(step=step, fetch=fetch if on_cuda else None, h2d_ms=h2d_ms, info=info)
+        def host_outputs() -> list[np.ndarray]:
+            with torch.no_grad():
+                out = model(*args)
+            return [o.detach().float().cpu().numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
+
+        return Prepared(step=step, fetch=fetch if on_cuda else None, h2d_ms=h2d_ms, info=info, outputs=host_outputs)
 
     def device_memory(self) -> dict[str, Any]:
         if self.device.type != "cuda":
@@ -912,6 +975,7 @@ def measure(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarray], ba
     first_end = time.perf_counter_ns()
     latencies_ns, wall_ns = time_calls(prepared.step, job.warmup, job.iters, job.seconds)
     peak = peak_rss_mb()
+    outputs_file = save_outputs(prepared, job, batch)
     return {
         "runtime": job.runtime, "provider": job.provider, "precision": job.precision, "batch_size": batch,
         "status": "ok", "reason": "", "iterations": len(latencies_ns),
@@ -926,7 +990,17 @@ def measure(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarray], ba
         "d2h_ms": transfer_ms(prepared.fetch),
         **{k: v for k, v in prepared.info.items() if k != "device_inputs"},
         **backend.device_memory(),
+        "outputs_file": outputs_file,
     }
+
+
+def save_outputs(prepared: Prepared, job: Job, batch: int) -> str | None:
+    """One call's outputs, after the timing, saved for :func:`add_accuracy` (None when the backend has none)."""
+    if prepared.outputs is None:
+        return None
+    path = Path(job.result).with_suffix(f".b{batch}.npz")
+    np.savez(path, *prepared.outputs())
+    return str(path)
 
 
 def time_calls(step: Callable[[], Any], warmup: int, iters: int | None, seconds: float | None) -> tuple[np.ndarray, int]:

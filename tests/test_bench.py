@@ -190,3 +190,47 @@ def test_onnx_file_without_weights(static_onnx: Path, tmp_path: Path, monkeypatc
     for runtime in ("torch", "torch.compile"):
         assert by_runtime[runtime]["status"] == "unavailable" and "no PyTorch weights beside" in by_runtime[runtime]["reason"]
     assert "unavailable" in out
+
+
+def test_every_measured_row_says_whether_its_outputs_are_right(benched: tuple[Path, dict[str, Any], str]) -> None:
+    run, doc, stdout = benched
+    rows = ok_rows(doc)
+    assert rows and all("outputs_file" not in r for r in rows)
+    for row in rows:
+        if row["runtime"] == "torch":
+            assert row["check"] == "reference" and row["max_abs_diff"] == 0.0, row
+        elif row["precision"] == "fp32":
+            assert row["check"] == "matched" and 0.0 <= row["max_abs_diff"] <= 1e-4, row
+        else:  # int8: a real, non-zero difference to PyTorch, judged by the task metric
+            assert row["max_abs_diff"] is not None and row["max_abs_diff"] > 0, row
+            assert row["check"].startswith("compared"), row
+    assert "max |Δ| vs torch" in stdout and "ok, matched" in stdout
+    md = (run / "bench.md").read_text(encoding="utf-8")
+    assert "| max abs diff vs torch | check |" in md and "| matched |" in md
+
+
+def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> None:
+    import numpy as np
+
+    from exporters.bench import add_accuracy
+
+    def saved(name: str, value: np.ndarray) -> str:
+        np.savez(tmp_path / name, value)
+        return str(tmp_path / name)
+
+    reference = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
+    rows = [
+        {"runtime": "torch", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("t.npz", reference)},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("o.npz", reference + np.float32(0.5))},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp16", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("h.npz", reference + np.float32(0.001))},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp32", "batch_size": 8, "status": "ok",
+         "outputs_file": saved("b8.npz", reference)},
+    ]
+    torch_row, wrong, fp16, no_reference = add_accuracy(rows)
+    assert torch_row["check"] == "reference"
+    assert wrong["check"].startswith("differs: max abs diff 0.5 > atol 0.0001") and wrong["max_abs_diff"] == 0.5
+    assert fp16["check"] == "matched" and abs(fp16["max_abs_diff"] - 0.001) < 1e-5
+    assert no_reference["check"].startswith("not compared") and no_reference["max_abs_diff"] is None
