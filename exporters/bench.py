@@ -443,8 +443,13 @@ def plan_jobs(src: ResolvedSource, settings: BenchSettings, threads: ThreadSetti
 
 
 def onnxruntime_providers() -> list[str]:
+    """Providers of the one onnxruntime installed (refuses a CPU+GPU mix; preloads CUDA libraries on the GPU build)."""
     import onnxruntime as ort
 
+    from exporters.ort_install import check_single_install, preload_gpu_libraries
+
+    check_single_install()
+    preload_gpu_libraries()
     return list(ort.get_available_providers())
 
 
@@ -459,7 +464,7 @@ def provider_unavailable(provider: str, available: list[str]) -> str:
     if provider == "cpu":
         return f"onnxruntime {ort.__version__} lists no {name} (has: {shown})"
     return (f"{name} is not in this onnxruntime {ort.__version__} (has: {shown}); it needs onnxruntime-gpu "
-            f"(pip install 'zoo[gpu]'){' built with TensorRT' if provider == 'tensorrt' else ''} and an NVIDIA GPU")
+            f"(.ci/setup --gpu, which replaces onnxruntime by it){' built with TensorRT' if provider == 'tensorrt' else ''} and an NVIDIA GPU")
 
 
 def torch_device_unavailable(device: str) -> str:
@@ -649,8 +654,14 @@ def machine_info() -> dict[str, Any]:
         "cores_logical": os.cpu_count(), "cores_physical": _physical_cores(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_mb": _total_memory_mb(), "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "gpus": gpus(), "libraries": libraries,
+        "gpus": gpus(), "libraries": libraries, "onnxruntime": _onnxruntime_build(),
     }
+
+
+def _onnxruntime_build() -> dict[str, Any]:
+    from exporters.ort_install import build_info
+
+    return build_info()
 
 
 def cpu_model() -> str:
@@ -734,6 +745,10 @@ class OnnxRuntimeBackend:
         if self.provider not in ort.get_available_providers():
             raise Unavailable(f"{self.provider} is not in this onnxruntime {ort.__version__}")
         self.on_device = job.provider != "cpu"
+        if self.on_device:
+            from exporters.ort_install import preload_gpu_libraries
+
+            preload_gpu_libraries()
         self.device_total_before = gpu_memory_used_mb() if self.on_device else None
 
     def options(self, profile_prefix: str | None = None) -> Any:

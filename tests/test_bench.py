@@ -234,3 +234,12 @@ def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> N
     assert wrong["check"].startswith("differs: max abs diff 0.5 > atol 0.0001") and wrong["max_abs_diff"] == 0.5
     assert fp16["check"] == "matched" and abs(fp16["max_abs_diff"] - 0.001) < 1e-5
     assert no_reference["check"].startswith("not compared") and no_reference["max_abs_diff"] is None
+
+
+def test_bench_json_records_the_onnxruntime_build(benched: tuple[Path, dict[str, Any], str]) -> None:
+    import onnxruntime as ort
+
+    _, doc, _ = benched
+    build = doc["machine"]["onnxruntime"]
+    assert build["version"] == ort.__version__ and build["providers"] == ort.get_available_providers()
+    assert "cuda_version" in build and "cudnn_version" in build
