@@ -436,10 +436,24 @@ def plan_jobs(src: ResolvedSource, settings: BenchSettings, threads: ThreadSetti
                 skipped.append(unavailable_row("onnxruntime", provider, precision, missing))
             elif precision in model_notes:
                 skipped.append(unavailable_row("onnxruntime", provider, precision, model_notes[precision]))
+            elif (provider, precision) in UNSUPPORTED:
+                skipped.append(unavailable_row("onnxruntime", provider, precision, UNSUPPORTED[(provider, precision)],
+                                               status="unsupported"))
             else:
                 jobs.append(job("onnxruntime", provider, precision, str(models[precision])))
     jobs += [j for j in torch_jobs if j.runtime != "torch"]  # torch.compile last: it may take minutes
     return jobs, skipped
+
+
+# (provider, precision) combinations onnxruntime would run mostly on CPU inside a GPU session (its int8
+# kernels, DynamicQuantizeLinear/MatMulInteger and QLinear ops, are CPU ones), so timing them would report
+# CPU as GPU; TensorRT int8 needs its own calibration table, which zoo does not build.
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("cuda", "int8-dynamic"): "the CUDA provider has no kernels for dynamic int8 ops (MatMulInteger, DynamicQuantizeLinear); they would fall back to CPU",
+    ("cuda", "int8-static"): "the CUDA provider would run the QDQ int8 graph's quantised ops on CPU; use TensorRT with a calibration table",
+    ("tensorrt", "int8-dynamic"): "TensorRT does not run dynamic int8 quantisation",
+    ("tensorrt", "int8-static"): "TensorRT int8 needs a calibration table (trt_int8_calibration_table_name), which zoo bench does not build",
+}
 
 
 def onnxruntime_providers() -> list[str]:
@@ -765,8 +779,10 @@ class OnnxRuntimeBackend:
         return options
 
     def load(self, profile_prefix: str | None = None) -> Any:
-        chain = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-                 "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}
+        chain: dict[str, list[Any]] = {
+            "cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            "tensorrt": [("TensorrtExecutionProvider", tensorrt_options(self.job)), "CUDAExecutionProvider",
+                         "CPUExecutionProvider"]}
         try:
             session = self.ort.InferenceSession(self.job.target, self.options(profile_prefix),
                                                 providers=chain[self.job.provider])
@@ -838,6 +854,27 @@ class OnnxRuntimeBackend:
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
         yield
+
+
+def tensorrt_options(job: Job) -> dict[str, Any]:
+    """TensorRT provider options: fp16 kernels for the fp16 row, an engine cache beside the job (so the
+    first-call time shows the build and later batch sizes reuse it), and a shape profile over the batch sizes."""
+    import onnx
+
+    cache = Path(job.result).parent / "trt-cache"
+    cache.mkdir(exist_ok=True)
+    graph = onnx.load(job.target, load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in graph.input if v.name not in initializers}
+
+    def profile(batch: int) -> str:
+        return ",".join(f"{name}:{'x'.join(map(str, [batch, *dims[1:]]))}" for name, dims in shapes.items())
+
+    low, high = min(job.batch_sizes), max(job.batch_sizes)
+    return {"trt_fp16_enable": job.precision == "fp16", "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
+            "trt_profile_min_shapes": profile(low), "trt_profile_opt_shapes": profile(high),
+            "trt_profile_max_shapes": profile(high)}
 
 
 class TorchBackend:

@@ -243,3 +243,37 @@ def test_bench_json_records_the_onnxruntime_build(benched: tuple[Path, dict[str,
     build = doc["machine"]["onnxruntime"]
     assert build["version"] == ort.__version__ and build["providers"] == ort.get_available_providers()
     assert "cuda_version" in build and "cudnn_version" in build
+
+
+def test_int8_on_gpu_providers_is_an_unsupported_row_not_a_cpu_fallback(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from exporters import bench
+
+    monkeypatch.setattr(bench, "onnxruntime_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    settings = bench.make_settings(providers="cpu,cuda,tensorrt", batch_sizes="1,4", iters=5, fp16=True, int8=True,
+                                   compare_torch=False, torch_compile=False)
+    models = {p: tmp_path / f"m.{p}.onnx" for p in ("fp32", "fp16", "int8-dynamic", "int8-static")}
+    spec = SimpleNamespace(inputs=lambda: [SimpleNamespace(name="x")])
+    jobs, skipped = bench.plan_jobs(SimpleNamespace(spec=spec), settings, bench.ThreadSettings.of(settings), models, {},
+                                    None, "no weights", tmp_path / "inputs.npz", tmp_path)
+    measured = {(j.provider, j.precision) for j in jobs}
+    assert measured == {("cpu", p) for p in models} | {("cuda", "fp32"), ("cuda", "fp16"), ("tensorrt", "fp32"), ("tensorrt", "fp16")}
+    unsupported = {(r["provider"], r["precision"]): r for r in skipped if r["status"] == "unsupported"}
+    assert set(unsupported) == {(p, q) for p in ("cuda", "tensorrt") for q in ("int8-dynamic", "int8-static")}
+    assert all(r["reason"] for r in unsupported.values())
+
+
+def test_tensorrt_gets_fp16_an_engine_cache_and_shape_profiles(static_onnx: Path, tmp_path: Path) -> None:
+    from exporters.bench import Job, tensorrt_options
+
+    job = Job(runtime="onnxruntime", provider="tensorrt", precision="fp16", target=str(static_onnx), inputs="",
+              input_names=[], batch_sizes=[1, 8], warmup=1, iters=1, seconds=None, intra_op=1, inter_op=1,
+              optimization="all", execution_mode="sequential", profile_dir=None, result=str(tmp_path / "r.json"))
+    options = tensorrt_options(job)
+    assert options["trt_fp16_enable"] is True and options["trt_engine_cache_enable"] is True
+    assert Path(options["trt_engine_cache_path"]).is_dir()
+    assert options["trt_profile_min_shapes"].split(",")[0].split(":")[1].startswith("1x")
+    assert options["trt_profile_max_shapes"].split(",")[0].split(":")[1].startswith("8x")
