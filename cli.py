@@ -91,12 +91,14 @@ def list_data() -> None:
 
 
 @app.command("eval")
-def evaluate(source: str = typer.Argument(..., help="Run directory, model.safetensors or hf://OWNER/NAME[@REV]."),
+def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors or hf://OWNER/NAME[@REV] (default: the most recent finished run under ./runs)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file.")) -> None:
     """Evaluate a trained model on its held-out split with the paper's metric."""
     from zoo import artifacts
     from zoo import io as zio
+    from zoo.runs import default_source
 
+    source = default_source(source, "eval", log=console.print)
     art = artifacts.load(source)
     metrics = art.spec.evaluate(art.predictor())
     table = Table(title=f"{art.name} — {source}")
@@ -116,7 +118,7 @@ def evaluate(source: str = typer.Argument(..., help="Run directory, model.safete
 
 # -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
 
-RUN_OPTIONS = {"config_file", "out", "run_dir", "resume", "progress"}
+RUN_OPTIONS = {"config_file", "out", "run_dir", "resume", "progress", "verbose"}
 
 
 def _option_parameter(name: str, field: Any) -> inspect.Parameter:
@@ -153,6 +155,7 @@ def _train_command(model_name: str) -> Any:
         inspect.Parameter("run_dir", kw, annotation=Optional[Path], default=typer.Option(None, "--run-dir", help="Exact run directory (default: OUT/MODEL/TIMESTAMP).")),
         inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
         inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
+        inspect.Parameter("verbose", kw, annotation=bool, default=typer.Option(False, "--verbose", help="Also show Lightning's info lines and library warnings.")),
     ]
     from zoo.config import field_group
 
@@ -195,7 +198,10 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
         spec = cls(config)
         run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)
         resume = False
-    doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
+    from zoo.quiet import quiet_training
+
+    with quiet_training(bool(opts.get("verbose"))):
+        doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
     if doc:
         _print_result(doc, run_dir)
 

@@ -260,6 +260,7 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
             rows += run_worker(job, threads)
         profiles = collect_profiles(work / "profiles", out_dir / "profiles") if settings.profile else []
         files = {precision: {"name": path.name, "bytes": path.stat().st_size} for precision, path in models.items()}
+        rows = add_accuracy(rows)
     rows = order_rows(add_speedups(rows))
     doc = report_document(src, settings, threads, machine, rows, files, input_shapes, command)
     return BenchRun(doc=doc, out=out_dir, profiles=profiles)
@@ -435,15 +436,34 @@ def plan_jobs(src: ResolvedSource, settings: BenchSettings, threads: ThreadSetti
                 skipped.append(unavailable_row("onnxruntime", provider, precision, missing))
             elif precision in model_notes:
                 skipped.append(unavailable_row("onnxruntime", provider, precision, model_notes[precision]))
+            elif (provider, precision) in UNSUPPORTED:
+                skipped.append(unavailable_row("onnxruntime", provider, precision, UNSUPPORTED[(provider, precision)],
+                                               status="unsupported"))
             else:
                 jobs.append(job("onnxruntime", provider, precision, str(models[precision])))
     jobs += [j for j in torch_jobs if j.runtime != "torch"]  # torch.compile last: it may take minutes
     return jobs, skipped
 
 
+# (provider, precision) combinations onnxruntime would run mostly on CPU inside a GPU session (its int8
+# kernels, DynamicQuantizeLinear/MatMulInteger and QLinear ops, are CPU ones), so timing them would report
+# CPU as GPU; TensorRT int8 needs its own calibration table, which zoo does not build.
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("cuda", "int8-dynamic"): "the CUDA provider has no kernels for dynamic int8 ops (MatMulInteger, DynamicQuantizeLinear); they would fall back to CPU",
+    ("cuda", "int8-static"): "the CUDA provider would run the QDQ int8 graph's quantised ops on CPU; use TensorRT with a calibration table",
+    ("tensorrt", "int8-dynamic"): "TensorRT does not run dynamic int8 quantisation",
+    ("tensorrt", "int8-static"): "TensorRT int8 needs a calibration table (trt_int8_calibration_table_name), which zoo bench does not build",
+}
+
+
 def onnxruntime_providers() -> list[str]:
+    """Providers of the one onnxruntime installed (refuses a CPU+GPU mix; preloads CUDA libraries on the GPU build)."""
     import onnxruntime as ort
 
+    from exporters.ort_install import check_single_install, preload_gpu_libraries
+
+    check_single_install()
+    preload_gpu_libraries()
     return list(ort.get_available_providers())
 
 
@@ -458,7 +478,7 @@ def provider_unavailable(provider: str, available: list[str]) -> str:
     if provider == "cpu":
         return f"onnxruntime {ort.__version__} lists no {name} (has: {shown})"
     return (f"{name} is not in this onnxruntime {ort.__version__} (has: {shown}); it needs onnxruntime-gpu "
-            f"(pip install 'zoo[gpu]'){' built with TensorRT' if provider == 'tensorrt' else ''} and an NVIDIA GPU")
+            f"(.ci/setup --gpu, which replaces onnxruntime by it){' built with TensorRT' if provider == 'tensorrt' else ''} and an NVIDIA GPU")
 
 
 def torch_device_unavailable(device: str) -> str:
@@ -539,6 +559,57 @@ def add_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def add_accuracy(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per measured row, ``max_abs_diff`` to PyTorch eager (same inputs and batch size; its own device, else
+    CPU) and ``check``: "reference" (eager itself), "matched" / "differs" (against exporters.parity's
+    DEFAULT_ATOL for fp32/fp16; int8 is judged by the task metric in `zoo export`, so "compared" only),
+    or "not compared: why". Reads and drops each row's ``outputs_file``."""
+    from exporters.parity import DEFAULT_ATOL
+
+    loaded = {r["outputs_file"]: _load_outputs(r["outputs_file"]) for r in rows if r.get("outputs_file")}
+    eager = {(r["provider"], r["batch_size"]): loaded.get(r.get("outputs_file"))
+             for r in rows if r["runtime"] == "torch" and r["status"] == "ok"}
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        mine = loaded.get(row.pop("outputs_file", None))
+        if row["runtime"] == "torch":
+            row.update(max_abs_diff=0.0, check="reference")
+            continue
+        device = DEVICE_OF_PROVIDER[row["provider"]]
+        reference = eager.get((device, row["batch_size"])) or eager.get(("cpu", row["batch_size"]))
+        if mine is None or reference is None:
+            row.update(max_abs_diff=None, check="not compared: no PyTorch eager row at this batch size"
+                       if mine is not None else "not compared: the runtime returned no outputs")
+            continue
+        if len(mine) != len(reference) or any(a.shape != b.shape for a, b in zip(mine, reference)):
+            row.update(max_abs_diff=None, check="differs: output shapes "
+                       f"{[a.shape for a in mine]} vs PyTorch {[b.shape for b in reference]}")
+            continue
+        diff = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+                   for a, b in zip(mine, reference))
+        tolerance = DEFAULT_ATOL.get(row["precision"])
+        row["max_abs_diff"] = significant_float(diff)
+        row["atol"] = tolerance
+        if tolerance is None:
+            row["check"] = "compared (int8: judged by the task metric)"
+        else:
+            row["check"] = "matched" if diff <= tolerance else f"differs: max abs diff {diff:.3g} > atol {tolerance:g}"
+    return rows
+
+
+def _load_outputs(path: str) -> list[np.ndarray] | None:
+    try:
+        with np.load(path) as data:
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
+    except OSError:
+        return None
+
+
+def significant_float(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
 def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     runtimes = {"torch": 0, "torch.compile": 1, "onnxruntime": 2}
     providers = {name: i for i, name in enumerate(PROVIDERS)}
@@ -597,8 +668,14 @@ def machine_info() -> dict[str, Any]:
         "cores_logical": os.cpu_count(), "cores_physical": _physical_cores(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_mb": _total_memory_mb(), "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "gpus": gpus(), "libraries": libraries,
+        "gpus": gpus(), "libraries": libraries, "onnxruntime": _onnxruntime_build(),
     }
+
+
+def _onnxruntime_build() -> dict[str, Any]:
+    from exporters.ort_install import build_info
+
+    return build_info()
 
 
 def cpu_model() -> str:
@@ -665,6 +742,7 @@ class Prepared:
 
     step: Callable[[], Any]
     fetch: Callable[[], Any] | None = None  # device -> host copy of the outputs (CUDA only)
+    outputs: Callable[[], list[np.ndarray]] | None = None  # one call's outputs on the host, for the accuracy check
     h2d_ms: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -681,6 +759,10 @@ class OnnxRuntimeBackend:
         if self.provider not in ort.get_available_providers():
             raise Unavailable(f"{self.provider} is not in this onnxruntime {ort.__version__}")
         self.on_device = job.provider != "cpu"
+        if self.on_device:
+            from exporters.ort_install import preload_gpu_libraries
+
+            preload_gpu_libraries()
         self.device_total_before = gpu_memory_used_mb() if self.on_device else None
 
     def options(self, profile_prefix: str | None = None) -> Any:
@@ -697,8 +779,10 @@ class OnnxRuntimeBackend:
         return options
 
     def load(self, profile_prefix: str | None = None) -> Any:
-        chain = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-                 "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}
+        chain: dict[str, list[Any]] = {
+            "cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            "tensorrt": [("TensorrtExecutionProvider", tensorrt_options(self.job)), "CUDAExecutionProvider",
+                         "CPUExecutionProvider"]}
         try:
             session = self.ort.InferenceSession(self.job.target, self.options(profile_prefix),
                                                 providers=chain[self.job.provider])
@@ -718,7 +802,8 @@ class OnnxRuntimeBackend:
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}}
         if not self.on_device:
             outputs = [o.name for o in session.get_outputs()]
-            return Prepared(step=lambda: session.run(outputs, feeds), info=info)
+            return Prepared(step=lambda: session.run(outputs, feeds), info=info,
+                            outputs=lambda: [np.asarray(o) for o in session.run(outputs, feeds)])
         ort = self.ort
         binding = session.io_binding()
         start = time.perf_counter_ns()
@@ -734,7 +819,11 @@ class OnnxRuntimeBackend:
             binding.synchronize_outputs()
 
         info["device_inputs"] = device_inputs  # keep the device buffers alive as long as the binding
-        return Prepared(step=step, fetch=binding.copy_outputs_to_cpu, h2d_ms=h2d_ms, info=info)
+        def host_outputs() -> list[np.ndarray]:
+            step()
+            return [np.asarray(o.numpy() if hasattr(o, "numpy") else o) for o in binding.copy_outputs_to_cpu()]
+
+        return Prepared(step=step, fetch=binding.copy_outputs_to_cpu, h2d_ms=h2d_ms, info=info, outputs=host_outputs)
 
     def device_memory(self) -> dict[str, Any]:
         if not self.on_device:
@@ -765,6 +854,27 @@ class OnnxRuntimeBackend:
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
         yield
+
+
+def tensorrt_options(job: Job) -> dict[str, Any]:
+    """TensorRT provider options: fp16 kernels for the fp16 row, an engine cache beside the job (so the
+    first-call time shows the build and later batch sizes reuse it), and a shape profile over the batch sizes."""
+    import onnx
+
+    cache = Path(job.result).parent / "trt-cache"
+    cache.mkdir(exist_ok=True)
+    graph = onnx.load(job.target, load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim] for v in graph.input if v.name not in initializers}
+
+    def profile(batch: int) -> str:
+        return ",".join(f"{name}:{'x'.join(map(str, [batch, *dims[1:]]))}" for name, dims in shapes.items())
+
+    low, high = min(job.batch_sizes), max(job.batch_sizes)
+    return {"trt_fp16_enable": job.precision == "fp16", "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
+            "trt_profile_min_shapes": profile(low), "trt_profile_opt_shapes": profile(high),
+            "trt_profile_max_shapes": profile(high)}
 
 
 class TorchBackend:
@@ -820,7 +930,12 @@ class TorchBackend:
                             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}}
         if on_cuda:
             torch.cuda.reset_peak_memory_stats()
-        return Prepared(step=step, fetch=fetch if on_cuda else None, h2d_ms=h2d_ms, info=info)
+        def host_outputs() -> list[np.ndarray]:
+            with torch.no_grad():
+                out = model(*args)
+            return [o.detach().float().cpu().numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
+
+        return Prepared(step=step, fetch=fetch if on_cuda else None, h2d_ms=h2d_ms, info=info, outputs=host_outputs)
 
     def device_memory(self) -> dict[str, Any]:
         if self.device.type != "cuda":
@@ -912,6 +1027,7 @@ def measure(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarray], ba
     first_end = time.perf_counter_ns()
     latencies_ns, wall_ns = time_calls(prepared.step, job.warmup, job.iters, job.seconds)
     peak = peak_rss_mb()
+    outputs_file = save_outputs(prepared, job, batch)
     return {
         "runtime": job.runtime, "provider": job.provider, "precision": job.precision, "batch_size": batch,
         "status": "ok", "reason": "", "iterations": len(latencies_ns),
@@ -926,7 +1042,17 @@ def measure(backend: Any, job: Job, batch: int, feeds: dict[str, np.ndarray], ba
         "d2h_ms": transfer_ms(prepared.fetch),
         **{k: v for k, v in prepared.info.items() if k != "device_inputs"},
         **backend.device_memory(),
+        "outputs_file": outputs_file,
     }
+
+
+def save_outputs(prepared: Prepared, job: Job, batch: int) -> str | None:
+    """One call's outputs, after the timing, saved for :func:`add_accuracy` (None when the backend has none)."""
+    if prepared.outputs is None:
+        return None
+    path = Path(job.result).with_suffix(f".b{batch}.npz")
+    np.savez(path, *prepared.outputs())
+    return str(path)
 
 
 def time_calls(step: Callable[[], Any], warmup: int, iters: int | None, seconds: float | None) -> tuple[np.ndarray, int]:

@@ -13,7 +13,7 @@ console = Console()
 
 
 def bench_command(
-    source: str = typer.Argument(..., help="Run directory, model.safetensors, hf://OWNER/NAME@REV or an .onnx file."),
+    source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors, hf://OWNER/NAME@REV or an .onnx file (default: the most recent finished run under ./runs)."),
     providers: str = typer.Option("cpu,cuda", "--providers", help="onnxruntime execution providers, comma-separated: cpu, cuda, tensorrt. Unavailable ones are reported, never replaced by CPU."),
     batch_sizes: str = typer.Option("1,8,32", "--batch-sizes", help="Batch sizes, comma-separated positive integers."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for both onnxruntime (intra-op) and PyTorch, and OMP_NUM_THREADS (default: the physical cores available)."),
@@ -34,6 +34,9 @@ def bench_command(
     Writes bench.json, bench.csv, bench.md (model-card table) and bench.png into OUT."""
     from exporters.bench import make_settings, run_bench
     from exporters.bench_report import rich_report, write_outputs
+    from zoo.runs import default_source
+
+    source = default_source(source, "bench", log=console.print)
 
     settings = make_settings(providers=providers, batch_sizes=batch_sizes, threads=threads, warmup=warmup, iters=iters,
                              seconds=seconds, compare_torch=compare_torch, torch_compile=torch_compile, fp16=fp16,

@@ -25,7 +25,7 @@ CSV_COLUMNS = (
     "latency_p75_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms", "throughput_per_s",
     "speedup_vs_torch_eager", "first_call_ms", "session_create_ms", "first_run_ms", "peak_rss_mb", "base_rss_mb",
     "rss_increase_mb", "device_memory_mb", "h2d_ms", "d2h_ms", "intra_op_threads", "inter_op_threads", "omp_num_threads",
-    "optimization", "execution_mode",
+    "optimization", "execution_mode", "max_abs_diff", "check",
 )
 
 
@@ -56,9 +56,21 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "samples/s": significant(row.get("throughput_per_s")) if ok else None,
             "speed-up vs torch": significant(row.get("speedup_vs_torch_eager")) if ok else None,
             "peak RSS MB": significant(row.get("peak_rss_mb")) if ok else None,
-            "status": "ok" if ok else f"{row['status']}: {row['reason']}",
+            "max abs diff vs torch": row.get("max_abs_diff") if ok else None,
+            "status": ok_status(row) if ok else f"{row['status']}: {row['reason']}",
         })
     return summary
+
+
+def ok_status(row: dict[str, Any]) -> str:
+    """'ok, matched' / 'ok, differs: ...' / 'ok, reference': a measured row and whether its outputs are right."""
+    check = row.get("check")
+    return f"ok, {check}" if check else "ok"
+
+
+def diff_cell(row: dict[str, Any]) -> str:
+    value = row.get("max_abs_diff")
+    return "—" if value is None else f"{value:.3g}"
 
 
 def significant(value: float | None, digits: int = 3) -> float | None:
@@ -180,13 +192,13 @@ def rich_report(doc: dict[str, Any], width: int = FULL_WIDTH) -> list[Any]:
                   box=box.HEAVY_HEAD if full else box.SIMPLE_HEAD)
     for column in ("runtime", "provider", "precision"):
         table.add_column(column, no_wrap=True)
-    for column in ["batch", *columns, "status"]:
+    for column in ["batch", *columns, "max |Δ| vs torch", "status"]:
         table.add_column(column, justify="left" if column == "status" else "right", overflow="fold")
     for row in rows:
         if row["status"] == "ok":
-            cells = [figures(row)[c] for c in columns] + ["ok"]
+            cells = [figures(row)[c] for c in columns] + [diff_cell(row), ok_status(row)]
         else:
-            cells = ["—"] * len(columns) + [f"{row['status']} ({notes[row['status'] + ': ' + row['reason']]})"]
+            cells = ["—"] * (len(columns) + 1) + [f"{row['status']} ({notes[row['status'] + ': ' + row['reason']]})"]
         table.add_row(*(escape(cell) for cell in names(row) + cells), style=None if row["status"] == "ok" else "dim")
     settings = doc["settings"]
     lines = [f"({number}) {text}" for text, number in notes.items()]
@@ -205,12 +217,13 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("command"):
         notes.append(f"- command: `{doc['command']}`")
     lines = [f"### {doc['model']}: onnxruntime vs PyTorch", "", *notes, "",
-             "| runtime | provider | precision | batch | " + " | ".join(FIGURE_COLUMNS) + " |",
-             "| --- | --- | --- | ---: |" + " ---: |" * len(FIGURE_COLUMNS)]
+             "| runtime | provider | precision | batch | " + " | ".join(FIGURE_COLUMNS) + " | max abs diff vs torch | check |",
+             "| --- | --- | --- | ---: |" + " ---: |" * len(FIGURE_COLUMNS) + " ---: | --- |"]
     for row in doc["results"]:
         if row["status"] == "ok":
             shown = figures(row)
-            lines.append("| " + " | ".join(names(row) + [shown[c] for c in FIGURE_COLUMNS]) + " |")
+            lines.append("| " + " | ".join(names(row) + [shown[c] for c in FIGURE_COLUMNS]
+                                           + [diff_cell(row), row.get("check") or ""]) + " |")
     unmeasured: dict[tuple[str, str, str], list[str]] = {}  # (runtime / provider, batch, reason) -> precisions
     for row in doc["results"]:
         if row["status"] != "ok":

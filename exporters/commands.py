@@ -14,8 +14,9 @@ console = Console()
 
 
 def export_command(
-    source: str = typer.Argument(..., help="Run directory, model.safetensors (config beside it) or hf://OWNER/NAME[@REV]."),
-    to: str = typer.Option("onnx", "--to", help="Target format: onnx, keras or torchscript."),
+    source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors (config beside it) or hf://OWNER/NAME[@REV] (default: the most recent finished run under ./runs)."),
+    target_dir: Optional[Path] = typer.Argument(None, metavar="[OUT]", help="Output folder (same as --out); for --to triton the model repository."),
+    to: str = typer.Option("onnx", "--to", help="Target format: onnx, keras, torchscript or triton (a Triton Inference Server model repository)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the run directory; for hf:// the current folder)."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default 20)."),
     dynamic_batch: bool = typer.Option(True, "--dynamic-batch/--static", help="Symbolic batch axis, or a graph fixed to batch 1."),
@@ -25,13 +26,35 @@ def export_command(
     metric_tolerance: Optional[float] = typer.Option(None, "--metric-tolerance", help="int8: max drop of the primary metric (default 0.01 = 1 point)."),
     rows: int = typer.Option(64, "--rows", help="Held-out examples the tensor comparison runs on."),
     calibration_rows: int = typer.Option(128, "--calibration-rows", help="Training examples for static int8 calibration."),
+    max_batch_size: int = typer.Option(32, "--max-batch-size", help="--to triton: max_batch_size of config.pbtxt (dynamic batching)."),
+    instances: int = typer.Option(1, "--instances", help="--to triton: model instances (instance_group count)."),
+    instance_kind: str = typer.Option("KIND_AUTO", "--instance-kind", help="--to triton: KIND_AUTO, KIND_CPU or KIND_GPU."),
 ) -> None:
     """Export trained PyTorch weights to ONNX / Keras 3 / TorchScript, parity-checked on real held-out data.
 
     Writes NAME.onnx (etc.) and NAME.onnx.parity.json; fails with no file if parity is out of tolerance."""
     from exporters.export import export
     from exporters.parity import check_rows
+    from zoo.runs import default_source
 
+    from zoo.errors import ZooError
+
+    if target_dir is not None and out is not None and target_dir != out:
+        raise ZooError(f"two output folders given ({target_dir} and --out {out}); pass one.")
+    out = out or target_dir
+    source = default_source(source, "export", log=console.print)
+    if to.lower().strip() == "triton":
+        from exporters.triton import write_repository
+
+        if out is None:
+            raise ZooError("--to triton needs an output folder: `zoo export RUN --to triton OUT/`.")
+        repo = write_repository(source, out, max_batch_size=max_batch_size, instance_count=instances,
+                                instance_kind=instance_kind)
+        console.print(f"wrote Triton model repository {out}: {repo.onnx.relative_to(out)}, {repo.config.relative_to(out)}"
+                      + (f", {repo.labels.relative_to(out)}" if repo.labels else ""))
+        console.print(f"serve: docker run --rm -p8000:8000 -p8001:8001 -v {Path(out).resolve()}:/models "
+                      "nvcr.io/nvidia/tritonserver:<xx.yy>-py3 tritonserver --model-repository=/models", soft_wrap=True)
+        return
     result = export(source, to, out, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
                     metric_tolerance=metric_tolerance, rows=check_rows(rows), calibration_rows=check_rows(calibration_rows))
     _print_report(result.parity, f"wrote {result.path} ({result.parity_path.name})")

@@ -190,3 +190,90 @@ def test_onnx_file_without_weights(static_onnx: Path, tmp_path: Path, monkeypatc
     for runtime in ("torch", "torch.compile"):
         assert by_runtime[runtime]["status"] == "unavailable" and "no PyTorch weights beside" in by_runtime[runtime]["reason"]
     assert "unavailable" in out
+
+
+def test_every_measured_row_says_whether_its_outputs_are_right(benched: tuple[Path, dict[str, Any], str]) -> None:
+    run, doc, stdout = benched
+    rows = ok_rows(doc)
+    assert rows and all("outputs_file" not in r for r in rows)
+    for row in rows:
+        if row["runtime"] == "torch":
+            assert row["check"] == "reference" and row["max_abs_diff"] == 0.0, row
+        elif row["precision"] == "fp32":
+            assert row["check"] == "matched" and 0.0 <= row["max_abs_diff"] <= 1e-4, row
+        else:  # int8: a real, non-zero difference to PyTorch, judged by the task metric
+            assert row["max_abs_diff"] is not None and row["max_abs_diff"] > 0, row
+            assert row["check"].startswith("compared"), row
+    assert "max |Δ| vs torch" in stdout and "ok, matched" in stdout
+    md = (run / "bench.md").read_text(encoding="utf-8")
+    assert "| max abs diff vs torch | check |" in md and "| matched |" in md
+
+
+def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> None:
+    import numpy as np
+
+    from exporters.bench import add_accuracy
+
+    def saved(name: str, value: np.ndarray) -> str:
+        np.savez(tmp_path / name, value)
+        return str(tmp_path / name)
+
+    reference = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
+    rows = [
+        {"runtime": "torch", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("t.npz", reference)},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("o.npz", reference + np.float32(0.5))},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp16", "batch_size": 2, "status": "ok",
+         "outputs_file": saved("h.npz", reference + np.float32(0.001))},
+        {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp32", "batch_size": 8, "status": "ok",
+         "outputs_file": saved("b8.npz", reference)},
+    ]
+    torch_row, wrong, fp16, no_reference = add_accuracy(rows)
+    assert torch_row["check"] == "reference"
+    assert wrong["check"].startswith("differs: max abs diff 0.5 > atol 0.0001") and wrong["max_abs_diff"] == 0.5
+    assert fp16["check"] == "matched" and abs(fp16["max_abs_diff"] - 0.001) < 1e-5
+    assert no_reference["check"].startswith("not compared") and no_reference["max_abs_diff"] is None
+
+
+def test_bench_json_records_the_onnxruntime_build(benched: tuple[Path, dict[str, Any], str]) -> None:
+    import onnxruntime as ort
+
+    _, doc, _ = benched
+    build = doc["machine"]["onnxruntime"]
+    assert build["version"] == ort.__version__ and build["providers"] == ort.get_available_providers()
+    assert "cuda_version" in build and "cudnn_version" in build
+
+
+def test_int8_on_gpu_providers_is_an_unsupported_row_not_a_cpu_fallback(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from exporters import bench
+
+    monkeypatch.setattr(bench, "onnxruntime_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    settings = bench.make_settings(providers="cpu,cuda,tensorrt", batch_sizes="1,4", iters=5, fp16=True, int8=True,
+                                   compare_torch=False, torch_compile=False)
+    models = {p: tmp_path / f"m.{p}.onnx" for p in ("fp32", "fp16", "int8-dynamic", "int8-static")}
+    spec = SimpleNamespace(inputs=lambda: [SimpleNamespace(name="x")])
+    jobs, skipped = bench.plan_jobs(SimpleNamespace(spec=spec), settings, bench.ThreadSettings.of(settings), models, {},
+                                    None, "no weights", tmp_path / "inputs.npz", tmp_path)
+    measured = {(j.provider, j.precision) for j in jobs}
+    assert measured == {("cpu", p) for p in models} | {("cuda", "fp32"), ("cuda", "fp16"), ("tensorrt", "fp32"), ("tensorrt", "fp16")}
+    unsupported = {(r["provider"], r["precision"]): r for r in skipped if r["status"] == "unsupported"}
+    assert set(unsupported) == {(p, q) for p in ("cuda", "tensorrt") for q in ("int8-dynamic", "int8-static")}
+    assert all(r["reason"] for r in unsupported.values())
+
+
+def test_tensorrt_gets_fp16_an_engine_cache_and_shape_profiles(static_onnx: Path, tmp_path: Path) -> None:
+    from exporters.bench import Job, tensorrt_options
+
+    job = Job(runtime="onnxruntime", provider="tensorrt", precision="fp16", target=str(static_onnx), inputs="",
+              input_names=[], batch_sizes=[1, 8], warmup=1, iters=1, seconds=None, intra_op=1, inter_op=1,
+              optimization="all", execution_mode="sequential", profile_dir=None, result=str(tmp_path / "r.json"))
+    options = tensorrt_options(job)
+    assert options["trt_fp16_enable"] is True and options["trt_engine_cache_enable"] is True
+    assert Path(options["trt_engine_cache_path"]).is_dir()
+    assert options["trt_profile_min_shapes"].split(",")[0].split(":")[1].startswith("1x")
+    assert options["trt_profile_max_shapes"].split(",")[0].split(":")[1].startswith("8x")

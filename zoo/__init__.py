@@ -17,4 +17,16 @@ def load(source: str) -> Artifact:
     return _load(source)
 
 
-__all__ = ["__version__", "load"]
+_API = ("list_models", "create_model", "from_pretrained")
+
+
+def __getattr__(name: str) -> object:
+    """The rest of the Python API, imported on first use so ``import zoo`` stays light."""
+    if name in _API:
+        from zoo import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'zoo' has no attribute '{name}'")
+
+
+__all__ = ["__version__", "load", *_API]

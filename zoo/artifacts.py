@@ -79,6 +79,34 @@ class Artifact:
     def name(self) -> str:
         return self.spec.name
 
+    def predict(self, inputs: Any) -> list[Any]:
+        """Run the model on a batch: a dict input name -> array, or one array for a single-input model.
+        Inputs are the model's tensors (see `zoo info MODEL`); returns the outputs as numpy arrays."""
+        import numpy as np
+
+        specs = self.spec.inputs()
+        if not isinstance(inputs, dict):
+            if len(specs) != 1:
+                raise ZooError(f"{self.name} takes {len(specs)} inputs ({', '.join(t.name for t in specs)}); pass a dict.")
+            inputs = {specs[0].name: inputs}
+        missing = [t.name for t in specs if t.name not in inputs]
+        if missing:
+            raise ZooError(f"{self.name}.predict() needs input(s) {missing}; got {sorted(inputs)}.")
+        feeds = {t.name: np.asarray(inputs[t.name], dtype=t.dtype) for t in specs}
+        return [np.asarray(o) for o in self.predictor()(feeds)]
+
+    def export(self, to: str = "onnx", out_dir: str | Path | None = None, **options: Any) -> Path:
+        """Export (parity-checked) like `zoo export`; returns the written file."""
+        from exporters.export import export
+
+        return export(self.source, to, out_dir, **options).path
+
+    def push_to_hub(self, repo: str, **options: Any) -> str:
+        """Upload like `zoo push SOURCE --repo REPO`; returns the repo URL."""
+        from zoo import hub
+
+        return hub.push(self.source, repo, **options).url
+
 
 def config_document(spec: ZooModel, command: str = "") -> dict[str, Any]:
     """The content of config.json: enough to rebuild the model and to use its exported files."""

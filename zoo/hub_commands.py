@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
 
 def push(
-    source: str = typer.Argument(..., help="Run directory, model.safetensors or hf://OWNER/NAME[@REV] to upload."),
+    source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors or hf://OWNER/NAME[@REV] to upload (default: the most recent finished run under ./runs)."),
     repo: str = typer.Option(..., "--repo", help="Hub model repo OWNER/NAME (created if missing)."),
     private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps its visibility)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Branch to commit to (created from main if missing). Default: main."),
@@ -28,7 +28,9 @@ def push(
     from rich.console import Console
 
     from zoo import hub
+    from zoo.runs import default_source
 
+    source = default_source(source, "push --repo OWNER/NAME", log=Console().print)
     result = hub.push(source, repo, private=private, revision=revision, formats=with_formats or "",
                       commit_message=commit_message, license=license)
     console = Console()
