@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,29 @@ def test_push_skips_symlinks_and_files_that_are_not_what_their_extension_says(si
     assert "leak.png" not in files and "fake.png" not in files
     assert any(name.endswith(".png") for name in files)  # the real pictures still go
     assert all(not path.is_symlink() for path in files.values())
+
+
+# -- item 3: SIGTERM / SIGINT exit non-zero with the resume command ----------------------------------------
+
+LONG = ["--epochs", "1", "--steps-per-epoch", "400", "--checkpoint-every", "2", "--batch-size", "8", "--image-size", "20",
+        "--channels", "4,8", "--embedding-dim", "8", "--val-trials", "10", "--eval-trials", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_training_exits_non_zero_keeps_the_checkpoint_and_prints_the_resume_command(
+        signum: int, code: int, tmp_path: Path) -> None:
+    from conftest import zoo_command
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*zoo_command(), "train", "siamese", "--run-dir", str(run), *LONG],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, err[-2000:]
+    assert f"zoo train siamese --resume {run}" in " ".join(err.split()), err[-2000:]
+    assert "Traceback" not in err
+    assert last.exists() and not (run / "metrics.json").exists()

@@ -246,10 +246,17 @@ class Run:
         resuming = self.resume and ckpt_path.exists()
         if not resuming:
             initial_weights(self.spec, module.model)
-        trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
+        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
+        try:
+            trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
+        except SystemExit:  # Lightning turns SIGTERM into SystemExit(None) = exit 0, and Ctrl-C into exit 1
+            if trainer.received_sigterm:
+                raise ZooError(f"training was stopped by SIGTERM; {resume_hint}", exit_code=143) from None
+            if trainer.interrupted:
+                raise ZooError(f"training was interrupted; {resume_hint}", exit_code=130) from None
+            raise
         if trainer.interrupted:
-            raise ZooError(f"training was interrupted; continue it with `zoo train {self.spec.name} --resume {self.dir}`.",
-                           exit_code=130)
+            raise ZooError(f"training was interrupted; {resume_hint}", exit_code=130)
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
         if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
