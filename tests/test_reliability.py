@@ -131,3 +131,31 @@ def test_signal_mid_training_exits_non_zero_keeps_the_checkpoint_and_prints_the_
     assert f"zoo train siamese --resume {run}" in " ".join(err.split()), err[-2000:]
     assert "Traceback" not in err
     assert last.exists() and not (run / "metrics.json").exists()
+
+
+# -- item 6: shared options are bounded before anything is written ------------------------------------------
+
+TINY = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--image-size", "20", "--channels", "4,8",
+        "--embedding-dim", "8", "--val-trials", "10", "--eval-trials", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(("option", "value", "field"), [
+    ("--lr", "inf", "lr"), ("--lr", "nan", "lr"), ("--weight-decay", "inf", "weight_decay"), ("--seed", "-1", "seed"),
+    ("--strategy", "bogus", "strategy"), ("--devices", "foo", "devices")])
+def test_bad_shared_option_is_one_line_and_leaves_no_run_directory(
+        option: str, value: str, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "siamese", "--out", str(out), *TINY, option, value], capsys)
+    assert code != 0
+    assert f"for '{field}'" in err and "Traceback" not in err, err
+    assert len([line for line in err.strip().splitlines() if line.strip()]) <= 3
+    assert not out.exists()
+
+
+def test_yaml_boolean_is_not_an_epoch_count(tmp_path: Path) -> None:
+    from zoo import registry
+    from zoo.config import load_config
+
+    (tmp_path / "c.yaml").write_text("epochs: true\n")
+    with pytest.raises(ZooError, match="'epochs'"):
+        load_config(registry.get("siamese").Config, yaml_path=tmp_path / "c.yaml")
