@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from zoo.errors import ZooError
 
@@ -35,20 +36,36 @@ class TrainConfig(BaseModel):
     data_dir: Path | None = Field(None, description="Where downloadable data sets live (or are downloaded to).", json_schema_extra=LOCAL_PATH)
     epochs: int = Field(10, ge=1, description="Training epochs.")
     batch_size: int = Field(64, ge=1, description="Mini-batch size (per process).")
-    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
-    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    lr: float = Field(1e-3, gt=0, le=10, allow_inf_nan=False, description="Peak learning rate.")
+    weight_decay: float = Field(1e-4, ge=0, le=10, allow_inf_nan=False, description="AdamW weight decay.")
     scheduler: Literal["cosine", "plateau", "none"] = Field("cosine", description="Learning-rate schedule.")
-    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clipping (0 disables).")
+    grad_clip: float = Field(1.0, ge=0, allow_inf_nan=False, description="Gradient-norm clipping (0 disables).")
     early_stopping: int = Field(0, ge=0, description="Stop after this many epochs without validation improvement (0 disables).")
     precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field("auto", description="auto: 16-mixed on CUDA, 32 on CPU.", json_schema_extra=HARDWARE)
-    seed: int = Field(0, description="Seed for weights, splits, sampling and augmentation (runs are deterministic).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for weights, splits, sampling and augmentation (runs are deterministic).")
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field("auto", description="Lightning accelerator.", json_schema_extra=HARDWARE)
-    devices: str = Field("auto", description="Devices per node: 'auto', a count, or a list like '0,1'.", json_schema_extra=HARDWARE)
-    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, fsdp, ... (multi-node: launch with torchrun).", json_schema_extra=HARDWARE)
+    devices: str = Field("auto", pattern=r"^(auto|-1|\d{1,3}|\d{1,3}(,\d{1,3})*,?)$", description="Devices per node: 'auto', a count, or a list like '0,1'.", json_schema_extra=HARDWARE)
+    strategy: str = Field("auto", pattern=r"^(auto|ddp|ddp_spawn|ddp_notebook|ddp_find_unused_parameters_true|fsdp|deepspeed(_stage_[123](_offload)?)?|single_device|dp)$", description="Lightning strategy: auto, ddp, fsdp, ... (multi-node: launch with torchrun).", json_schema_extra=HARDWARE)
     num_nodes: int = Field(1, ge=1, description="Nodes for multi-node training (with torchrun).", json_schema_extra=HARDWARE)
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=HARDWARE)
     checkpoint_every: int = Field(50, ge=0, description="Also save a resumable checkpoint every N optimiser steps (0: only at epoch ends).")
     init_from: str | None = Field(None, description="Start from these weights: a run directory, a model.safetensors or hf://OWNER/NAME[@REV].")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _finite_numbers_and_no_bool_counts(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every model's fields: no inf/NaN in a number, no YAML ``true`` taken as the count 1."""
+        annotation, _ = field_kind(cls.model_fields[info.field_name].annotation)
+        if annotation is int and isinstance(value, bool):
+            raise ValueError("expected a whole number, not true/false")
+        if annotation is float and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return value
+            if not math.isfinite(number):
+                raise ValueError("must be a finite number")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

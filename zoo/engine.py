@@ -134,7 +134,37 @@ def new_run_dir(root: Path, model_name: str) -> Path:
     while path.exists():
         path = root / model_name / f"{stamp}-{suffix}"
         suffix += 1
+    _SUFFIXABLE.add(path)
     return path
+
+
+_SUFFIXABLE: set[Path] = set()  # run directories zoo named itself: a collision there gets a suffix
+
+
+def claim_run_dir(path: Path, *, resume: bool = False) -> Path:
+    """Create the run directory atomically and return it.
+
+    Two runs started in the same second race for one ``<timestamp>`` name; ``mkdir`` without
+    ``exist_ok`` lets exactly one win and the other takes ``<timestamp>-N``. A directory the user
+    named (``--run-dir``) that holds a finished run is refused instead of being overwritten.
+    """
+    if resume or os.environ.get(RUN_DIR_ENV):
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base, suffix = path, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            if base not in _SUFFIXABLE:
+                if (path / "model.safetensors").exists() or (path / "metrics.json").exists():
+                    raise ZooError(f"{path} already holds a finished run; choose another --run-dir "
+                                   "(or remove that directory yourself).") from None
+                return path
+        path = base.with_name(f"{base.name}-{suffix}")
+        suffix += 1
 
 
 def is_global_zero() -> bool:
@@ -217,12 +247,19 @@ class Run:
         resuming = self.resume and ckpt_path.exists()
         if not resuming:
             initial_weights(self.spec, module.model)
-        trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
+        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
+        try:
+            trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
+        except SystemExit:  # Lightning turns SIGTERM into SystemExit(None) = exit 0, and Ctrl-C into exit 1
+            if trainer.received_sigterm:
+                raise ZooError(f"training was stopped by SIGTERM; {resume_hint}", exit_code=143) from None
+            if trainer.interrupted:
+                raise ZooError(f"training was interrupted; {resume_hint}", exit_code=130) from None
+            raise
         if getattr(module, "parameter_summary", None):
             self.parameter_summaries[name] = dict(module.parameter_summary)
         if trainer.interrupted:
-            raise ZooError(f"training was interrupted; continue it with `zoo train {self.spec.name} --resume {self.dir}`.",
-                           exit_code=130)
+            raise ZooError(f"training was interrupted; {resume_hint}", exit_code=130)
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
         if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
@@ -246,12 +283,13 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     torch.set_float32_matmul_precision("high")
     run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
     spec.data  # noqa: B018  load and validate the data first: bad data writes nothing, and data-derived config fields get filled
+    if spec.config.init_from:
+        _check_init_source(spec)  # a missing or foreign --init-from is refused before anything is written
     if is_global_zero():
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = claim_run_dir(run_dir, resume=resume)
+        run.dir = run_dir
         artifacts.write_config(run_dir, spec, command=command)
     started = time.perf_counter()
-    if spec.config.init_from:
-        _check_init_source(spec)
     previous = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # for the DDP children Lightning spawns during fit, and only then
     try:

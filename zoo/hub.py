@@ -341,10 +341,10 @@ def _run_files(art: Artifact, staging: Path) -> dict[str, Path]:
     root = art.root
     files = {WEIGHTS: art.weights}
     config = root / CONFIG_JSON
-    files[CONFIG_JSON] = config if config.is_file() else zio.write_json(
+    files[CONFIG_JSON] = config if _regular_file(config) else zio.write_json(
         staging / CONFIG_JSON, config_document(art.spec, art.metrics.get("command", "")))
-    files.update({name: root / name for name in RUN_FILES if (root / name).is_file()})
-    files.update({png.name: png for png in sorted(root.glob("*.png"))})
+    files.update({name: root / name for name in RUN_FILES if _regular_file(root / name)})
+    files.update({png.name: png for png in sorted(root.glob("*.png")) if _regular_file(png) and _is_png(png)})
     return files
 
 
@@ -463,3 +463,13 @@ def _network_errors() -> tuple[type[BaseException], ...]:
         module = sys.modules.get(module_name)
         types += [getattr(module, n) for n in names if module is not None and hasattr(module, n)]
     return tuple(types)
+
+
+def _regular_file(path: Path) -> bool:
+    """A regular file that is not a symlink: a link in a run directory may point at anything."""
+    return path.is_file() and not path.is_symlink()
+
+
+def _is_png(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(8) == b"\x89PNG\r\n\x1a\n"

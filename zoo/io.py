@@ -16,10 +16,15 @@ from typing import Any
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it onto ``target``.
 
-    Works for files and directories. On any exception the temporary is removed and the
-    target is untouched.
+    The caller may write a file or a directory at the temporary path. An existing directory
+    at ``target`` is refused, never replaced: an output path must not remove what a user made.
+    On any exception the temporary is removed and the target is untouched.
     """
     target = Path(target)
+    if target.is_dir():
+        from zoo.errors import ZooError
+
+        raise ZooError(f"{target} is an existing directory; give a file path to write to (nothing was changed).")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -29,8 +34,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp}")
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+        if target.is_dir():  # made while we were writing: still never replace it
+            from zoo.errors import ZooError
+
+            raise ZooError(f"{target} is an existing directory; give a file path to write to (nothing was changed).")
         os.replace(tmp, target)
     finally:
         if tmp.is_dir():

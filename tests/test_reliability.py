@@ -1,0 +1,161 @@
+"""Reliability promises (docs/RELIABILITY.md): outputs never remove what a user made, concurrent runs
+never share a run directory, and a push uploads regular files only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cli import main
+from zoo import io as zio
+from zoo.errors import ZooError
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+# -- item 1: an output path never deletes a directory ------------------------------------------------------
+
+def test_atomic_write_refuses_an_existing_directory_and_leaves_it_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "mine"
+    (target / "sub").mkdir(parents=True)
+    (target / "sub" / "keep.txt").write_text("precious")
+    with pytest.raises(ZooError, match="is an existing directory"):
+        zio.write_json(target, {"a": 1})
+    assert (target / "sub" / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("command", ["eval", "verify"])
+def test_json_option_pointing_at_a_directory_is_one_line_and_the_directory_survives(
+        command: str, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    (out_dir / "notes.txt").write_text("mine")
+    source = siamese_run
+    if command == "verify":
+        code, _, err = run_cli(["export", str(siamese_run), "--to", "onnx", "--out", str(tmp_path / "exp")], capsys)
+        assert code == 0, err
+        [source] = (tmp_path / "exp").glob("*.onnx")
+    code, _, err = run_cli([command, str(source), "--json", str(out_dir)], capsys)
+    assert code != 0
+    assert "is an existing directory" in err and "Traceback" not in err, err
+    assert (out_dir / "notes.txt").read_text() == "mine"
+
+
+# -- item 2: run directories are claimed atomically ---------------------------------------------------------
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Path) -> None:
+    from zoo.engine import claim_run_dir, new_run_dir
+
+    paths = [new_run_dir(tmp_path, "siamese") for _ in range(6)]
+    assert len(set(paths)) == 1  # all computed before any exists: the race the issue describes
+    barrier = threading.Barrier(len(paths))
+    claimed: list[Path] = []
+
+    def claim(path: Path) -> None:
+        barrier.wait()
+        claimed.append(claim_run_dir(path))
+
+    threads = [threading.Thread(target=claim, args=(p,)) for p in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(claimed)) == len(paths)
+    assert all(p.is_dir() for p in claimed)
+
+
+def test_run_dir_holding_a_finished_run_is_refused(siamese_run: Path, tmp_path: Path) -> None:
+    from zoo.engine import claim_run_dir
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    before = (run / "model.safetensors").read_bytes()
+    with pytest.raises(ZooError, match="already holds a finished run"):
+        claim_run_dir(run)
+    assert (run / "model.safetensors").read_bytes() == before
+    assert claim_run_dir(run, resume=True) == run  # --resume keeps working on its own directory
+
+
+# -- item 4: push uploads regular files only ---------------------------------------------------------------
+
+def test_push_skips_symlinks_and_files_that_are_not_what_their_extension_says(siamese_run: Path, tmp_path: Path) -> None:
+    from zoo import artifacts
+    from zoo.hub import _run_files
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("api-key")
+    os.symlink(secret, run / "leak.png")
+    (run / "fake.png").write_text("not a png")
+    files = _run_files(artifacts.load(run), tmp_path / "staging")
+    assert "leak.png" not in files and "fake.png" not in files
+    assert any(name.endswith(".png") for name in files)  # the real pictures still go
+    assert all(not path.is_symlink() for path in files.values())
+
+
+# -- item 3: SIGTERM / SIGINT exit non-zero with the resume command ----------------------------------------
+
+LONG = ["--epochs", "1", "--steps-per-epoch", "400", "--checkpoint-every", "2", "--batch-size", "8", "--image-size", "20",
+        "--channels", "4,8", "--embedding-dim", "8", "--val-trials", "10", "--eval-trials", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_training_exits_non_zero_keeps_the_checkpoint_and_prints_the_resume_command(
+        signum: int, code: int, tmp_path: Path) -> None:
+    from conftest import zoo_command
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*zoo_command(), "train", "siamese", "--run-dir", str(run), *LONG],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, err[-2000:]
+    assert f"zoo train siamese --resume {run}" in " ".join(err.split()), err[-2000:]
+    assert "Traceback" not in err
+    assert last.exists() and not (run / "metrics.json").exists()
+
+
+# -- item 6: shared options are bounded before anything is written ------------------------------------------
+
+TINY = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--image-size", "20", "--channels", "4,8",
+        "--embedding-dim", "8", "--val-trials", "10", "--eval-trials", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(("option", "value", "field"), [
+    ("--lr", "inf", "lr"), ("--lr", "nan", "lr"), ("--weight-decay", "inf", "weight_decay"), ("--seed", "-1", "seed"),
+    ("--strategy", "bogus", "strategy"), ("--devices", "foo", "devices")])
+def test_bad_shared_option_is_one_line_and_leaves_no_run_directory(
+        option: str, value: str, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "siamese", "--out", str(out), *TINY, option, value], capsys)
+    assert code != 0
+    assert f"for '{field}'" in err and "Traceback" not in err, err
+    assert len([line for line in err.strip().splitlines() if line.strip()]) <= 3
+    assert not out.exists()
+
+
+def test_yaml_boolean_is_not_an_epoch_count(tmp_path: Path) -> None:
+    from zoo import registry
+    from zoo.config import load_config
+
+    (tmp_path / "c.yaml").write_text("epochs: true\n")
+    with pytest.raises(ZooError, match="'epochs'"):
+        load_config(registry.get("siamese").Config, yaml_path=tmp_path / "c.yaml")
