@@ -110,3 +110,10 @@ def test_mlflow_server_shows_every_trial(shared_study: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_unknown_fixed_field_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(ZooError, match="unknown config key 'widthh'"):
+        tune("mlp-heads", trials=1, search="random", out=tmp_path, storage=None, study_name=None, tracking_uri=None,
+             metric="val/loss", direction="minimize", space_entries=[], fixed={"widthh": "3"}, prune=False, seed=0)
+    assert not any(tmp_path.iterdir())

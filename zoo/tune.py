@@ -185,12 +185,18 @@ def tune(model: str, *, trials: int, search: str, out: Path, storage: str | None
     from zoo import registry
 
     config_cls = registry.config_class(model)
-    space = check_space({**declared_space(config_cls), **parse_space(space_entries, config_cls)}, config_cls, fixed)
-
-    import optuna
     from pydantic import ValidationError
 
     from zoo.config import describe_validation_error
+
+    try:
+        config_cls(**fixed)
+    except ValidationError as exc:
+        raise ZooError(describe_validation_error(exc, "--set")) from None
+    space = check_space({**declared_space(config_cls), **parse_space(space_entries, config_cls)}, config_cls, fixed)
+
+    import optuna
+
     from zoo.engine import train
 
     out = out.resolve()
