@@ -207,8 +207,8 @@ def tune(model: str, *, trials: int, search: str, out: Path, storage: str | None
     sampler = optuna.samplers.RandomSampler(seed=seed) if search == "random" else optuna.samplers.TPESampler(seed=seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if prune else optuna.pruners.NopPruner()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
-                                direction=direction, load_if_exists=True)
+    study = _open_study(optuna, study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
+                        direction=direction, load_if_exists=True)
     cls = registry.get(model)
 
     def objective(trial: optuna.Trial) -> float:
@@ -231,6 +231,22 @@ def tune(model: str, *, trials: int, search: str, out: Path, storage: str | None
 
     study.optimize(objective, n_trials=trials, catch=())
     return summarise(study, out, metric, storage, tracking_uri)
+
+
+def _open_study(optuna: Any, **kwargs: Any) -> Any:
+    """create_study, retried: processes starting together on a new SQLite file race to create its tables."""
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(10):
+        try:
+            return optuna.create_study(**kwargs)
+        except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):
+            if attempt == 9:
+                raise
+            time.sleep(0.5 + 0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def summarise(study: Any, out: Path, metric: str, storage: str, tracking_uri: str) -> dict[str, Any]:
