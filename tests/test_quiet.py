@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from cli import main
-from tests.conftest import TINY_SIAMESE
+from zoo import registry
+
+TINY_SIAMESE = registry.card("siamese").tiny
 
 
 def train_output(tmp_path: Path, capfd: pytest.CaptureFixture[str], *extra: str) -> str:

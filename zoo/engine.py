@@ -241,7 +241,9 @@ class Run:
             log_every_n_steps=10,
             num_sanity_val_steps=0,
         )
-        kwargs.update(self.trainer_overrides)
+        overrides = dict(self.trainer_overrides)
+        callbacks += overrides.pop("callbacks", [])  # extra callbacks (e.g. zoo tune's pruning) join the run's own
+        kwargs.update(overrides)
         trainer = L.Trainer(**kwargs)
         ckpt_path = ckpt_dir / "last.ckpt"
         resuming = self.resume and ckpt_path.exists()

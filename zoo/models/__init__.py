@@ -10,4 +10,5 @@ BUILTIN: dict[str, str] = {
     "nlnl": "zoo.models.nlnl",
     "deepinsight": "zoo.models.deepinsight",
     "transfer": "zoo.models.transfer",
+    "mlp-heads": "zoo.models.mlp_heads",
 }

@@ -84,6 +84,7 @@ class ClassifierStage(StepModule):
         super().__init__(model, config)
         self.data = data
         self.train_rows = data.splits["train"]
+        self.teacher: list[nn.Module] = []  # a list, so the teacher is not part of the student's state_dict
         if len(self.train_rows) == 0:
             raise ZooError("the training split is empty; use a data set with more images per class or lower --test-fraction/--val-fraction.")
 
@@ -101,7 +102,15 @@ class ClassifierStage(StepModule):
             x = augment_batch(x, step_generator(cfg.seed, self.global_step, rank), cfg.augment_flip, 0.1)
         y = torch.from_numpy(self.data.targets[picked]).to(self.device)
         logits = self.model(x.to(self.device))
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        if self.teacher:
+            from zoo.tasks.distill import distillation_loss
+
+            with torch.no_grad():
+                teacher_logits = self.teacher[0].to(self.device)(x.to(self.device)).float()
+            loss = distillation_loss(logits.float(), teacher_logits, y, cfg.distill_temperature, cfg.distill_alpha,
+                                     cfg.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(picked))
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), batch_size=len(picked))
         return loss
@@ -206,7 +215,15 @@ class ImageClassificationTask(ZooModel):
 
     # -- training and evaluation ------------------------------------------------------------------
     def training_module(self, model: nn.Module) -> ClassifierStage:
-        return ClassifierStage(model, self.data, self.config)
+        return self.with_teacher(ClassifierStage(model, self.data, self.config))
+
+    def with_teacher(self, stage: ClassifierStage) -> ClassifierStage:
+        """``stage`` distilling from ``--teacher`` when one is configured (see zoo.tasks.distill)."""
+        if getattr(self.config, "teacher", None):
+            from zoo.tasks.distill import load_teacher
+
+            stage.teacher = [load_teacher(self)]
+        return stage
 
     def evaluate(self, predict: Predict) -> dict[str, float]:
         rows = self.data.splits["test"]

@@ -18,6 +18,9 @@ class ImageClassificationConfig(TrainConfig):
     val_fraction: float = Field(0.15, ge=0, lt=0.5, description="Share of each class held out for validation (model selection).")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Share of each class held out for the test metrics.")
     labels_per_class: int = Field(0, ge=0, description="Keep only this many training images per class (few-label transfer); 0 keeps all.")
+    teacher: str | None = Field(None, description="Knowledge distillation: a finished image-classifier run (same classes and input) whose soft targets the student also learns.")
+    distill_temperature: float = Field(4.0, gt=0, description="Distillation temperature T of the soft targets.")
+    distill_alpha: float = Field(0.5, ge=0, le=1, description="Weight of the soft-target loss (1 - alpha: hard labels).")
     class_names: list[str] = Field([], description="Output classes in order; filled from the data set at training.", json_schema_extra=DERIVED)
     in_channels: int = Field(0, ge=0, le=3, description="Input channels; filled from the data set at training.", json_schema_extra=DERIVED)
 

@@ -168,7 +168,7 @@ class Transfer(ImageClassificationTask):
         return info.mean, info.std
 
     def training_module(self, model: torch.nn.Module) -> TransferStage:
-        return TransferStage(model, self.data, self.config)  # type: ignore[arg-type]
+        return self.with_teacher(TransferStage(model, self.data, self.config))  # type: ignore[arg-type]
 
     def export_spec(self) -> ExportSpec:
         return ExportSpec(atol=1e-4)
