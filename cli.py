@@ -118,7 +118,7 @@ def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, m
 
 # -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
 
-RUN_OPTIONS = {"config_file", "out", "run_dir", "resume", "progress", "verbose"}
+RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "resume", "progress", "verbose"}
 
 
 def _option_parameter(name: str, field: Any) -> inspect.Parameter:
@@ -149,6 +149,8 @@ def _train_command(model_name: str) -> Any:
     config_cls = cls.config_class()
     kw = inspect.Parameter.KEYWORD_ONLY
     params = [
+        inspect.Parameter("preset", kw, annotation=Optional[str],
+                          default=typer.Option(None, "--preset", help="Start from a named config of the model card (see `zoo info MODEL`); options override it.")),
         inspect.Parameter("config_file", kw, annotation=Optional[Path],
                           default=typer.Option(None, "--config", help="YAML file of options (command-line options override it).")),
         inspect.Parameter("out", kw, annotation=Path, default=typer.Option(Path("runs"), "--out", help="Root folder for run directories.")),
@@ -194,6 +196,8 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
         resume = True
     else:
         cls = registry.get(model_name)
+        if opts.get("preset"):
+            overrides = {**registry.card(model_name).preset(opts["preset"]).config, **overrides}
         config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides)
         spec = cls(config)
         run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)

@@ -100,3 +100,27 @@ def test_listing_commands_import_no_heavy_module() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY []" in out.stdout
     assert "lenet5" in out.stdout and "--freeze-stages" in out.stdout  # the backbone table and transfer's options
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_preset_is_a_valid_config(name: str) -> None:
+    card = registry.card(name)
+    for preset in card.presets:
+        config = card.config_class()(**preset.config)
+        assert all(getattr(config, k) == v for k, v in preset.config.items()), preset.name
+    with pytest.raises(Exception, match="has no preset 'bogus'"):
+        card.preset("bogus")
+
+
+def test_train_with_a_preset_and_a_bad_preset(tmp_path: Path, capsys) -> None:
+    from cli import main
+
+    with pytest.raises(SystemExit) as bad:
+        main(["train", "transfer", "--preset", "bogus", "--out", str(tmp_path)])
+    assert bad.value.code != 0 and "has no preset 'bogus'" in capsys.readouterr().err
+    run = tmp_path / "lenet"
+    with pytest.raises(SystemExit) as ok:
+        main(["train", "transfer", "--preset", "lenet5-scratch", "--epochs", "1", "--run-dir", str(run), "--no-progress",
+              "--checkpoint-every", "0"])
+    assert ok.value.code == 0
+    assert json.loads((run / "config.json").read_text())["config"]["backbone"] == "lenet5"
