@@ -10,4 +10,6 @@ BUILTIN: dict[str, str] = {
     "nlnl": "zoo.models.nlnl",
     "deepinsight": "zoo.models.deepinsight",
     "transfer": "zoo.models.transfer",
+    "rotnet": "zoo.models.rotnet",
+    "noise-level": "zoo.models.noise_level",
 }
