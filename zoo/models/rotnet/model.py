@@ -23,7 +23,8 @@ def rotate(images: torch.Tensor, degrees: int) -> torch.Tensor:
     if degrees % 90 == 0:
         return torch.rot90(images, degrees // 90, dims=(-2, -1))
     a = math.radians(degrees)
-    theta = torch.tensor([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]], dtype=images.dtype)
+    # affine_grid maps output to input coordinates (x right, y down): this turns the picture as rot90 does
+    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], dtype=images.dtype)
     grid = F.affine_grid(theta.expand(len(images), 2, 3), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="border")
 
