@@ -11,4 +11,6 @@ BUILTIN: dict[str, str] = {
     "deepinsight": "zoo.models.deepinsight",
     "transfer": "zoo.models.transfer",
     "mlp-heads": "zoo.models.mlp_heads",
+    "rotnet": "zoo.models.rotnet",
+    "noise-level": "zoo.models.noise_level",
 }

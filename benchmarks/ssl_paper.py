@@ -1,0 +1,73 @@
+"""Pretext-then-transfer table: rotnet and noise-level pretraining vs random init on few labels.
+
+Pretext: each model trains on the unlabelled images of --data (labels ignored). Downstream: the
+`transfer` model on the same data with --labels-per-class labelled training images per class,
+linear probe (--freeze all) and full fine-tuning (--freeze none), started from the pretext run
+(--init-from) or from random init; mean and spread over the seeds. Prints a Markdown table.
+
+    python benchmarks/ssl_paper.py --seeds 0,1,2 --pretext-epochs 5 --downstream-epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from zoo import registry
+from zoo.engine import train
+
+
+def run(model: str, run_dir: Path, **config: object) -> dict[str, float]:
+    spec = registry.create(model, config)
+    train(spec, run_dir, command=f"benchmarks/ssl_paper.py {model}", progress=False)
+    return json.loads((run_dir / "metrics.json").read_text())["metrics"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="digits")
+    p.add_argument("--backbone", default="lenet5")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--pretext", default="rotnet,noise-level")
+    p.add_argument("--pretext-epochs", type=int, default=5)
+    p.add_argument("--downstream-epochs", type=int, default=30)
+    p.add_argument("--labels-per-class", type=int, default=10)
+    p.add_argument("--out", default="", help="Also write the raw results as JSON here.")
+    a = p.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    common = {"data": a.data, "backbone": a.backbone, "image_size": 32, "checkpoint_every": 0}
+    results: dict[str, dict[str, list[float]]] = {}
+    pretext_acc: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for seed in seeds:
+            sources = {"random init": ""}
+            for name in a.pretext.split(","):
+                d = root / f"{name}-{seed}"
+                m = run(name, d, seed=seed, epochs=a.pretext_epochs, batch_size=64, **common)
+                pretext_acc.setdefault(name, []).append(m["test/pretext_acc"])
+                sources[name] = str(d)
+            for source, path in sources.items():
+                for freeze, mode in (("all", "linear probe"), ("none", "fine-tune")):
+                    d = root / f"tr-{source.replace(' ', '_')}-{freeze}-{seed}"
+                    m = run("transfer", d, seed=seed, epochs=a.downstream_epochs, batch_size=32, freeze=freeze,
+                            labels_per_class=a.labels_per_class, augment_flip=False, init_from=path, **common)
+                    results.setdefault(source, {}).setdefault(mode, []).append(m["test/acc"])
+
+    def cell(values: list[float]) -> str:
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
+
+    print(f"| start | pretext test acc | linear probe acc | fine-tune acc |\n|---|---|---|---|")
+    for source, modes in results.items():
+        pre = cell(pretext_acc[source]) if source in pretext_acc else "-"
+        print(f"| {source} | {pre} | {cell(modes['linear probe'])} | {cell(modes['fine-tune'])} |")
+    if a.out:
+        Path(a.out).write_text(json.dumps({"args": vars(a), "pretext_acc": pretext_acc, "downstream": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
