@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from zoo import io as zio
 
 if TYPE_CHECKING:
-    from rich.table import Table
 
     from exporters.bench import BenchRun
 

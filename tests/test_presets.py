@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from zoo import presets
 from zoo.errors import ZooError
 from zoo.presets import Preset, find_preset, presets_for, verify_weights
 
@@ -15,8 +14,13 @@ from zoo.presets import Preset, find_preset, presets_for, verify_weights
 def test_preset_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     published = Preset("default", weights="hf://zoo-models/siamese@abc", sha256="0" * 64, metrics={"acc": 0.9})
     draft = Preset("big", config={"embedding_dim": 256})
-    monkeypatch.setitem(presets.PRESETS, "siamese", (draft, published))
-    monkeypatch.delattr("zoo.registry.card", raising=False)  # the fallback table; the card's presets win when present
+    import dataclasses
+
+    from zoo import registry
+
+    real = registry.card
+    patched = dataclasses.replace(real("siamese"), presets=(draft, published))
+    monkeypatch.setattr(registry, "card", lambda name: patched if name == "siamese" else real(name))
     assert presets_for("siamese") == (draft, published)
     assert find_preset("siamese") is published
     with pytest.raises(ZooError, match="has no published weights"):
@@ -28,7 +32,6 @@ def test_preset_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_model_without_published_weights_says_what_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(presets.PRESETS, "siamese", ())
     with pytest.raises(ZooError) as info:
         find_preset("siamese")
     assert "zoo train siamese" in str(info.value) and "\n" not in str(info.value)
