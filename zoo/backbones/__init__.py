@@ -58,3 +58,17 @@ def info(name: str) -> BackboneInfo:
     if name not in BACKBONES:
         raise ZooError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}.")
     return BACKBONES[name]
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a catalog backbone or ``timm:NAME``; else ValueError (for config validators)."""
+    if name not in BACKBONES and not (name.startswith("timm:") and len(name) > 5):
+        raise ValueError(f"unknown backbone; choose one of {', '.join(BACKBONES)} or timm:NAME")
+    return name
+
+
+def check_size(name: str, image_size: int) -> None:
+    """ValueError when ``image_size`` is below what backbone ``name`` accepts (for config validators)."""
+    known = BACKBONES.get(name)
+    if known is not None and image_size < known.min_size:
+        raise ValueError(f"backbone {name} needs image_size >= {known.min_size}, got {image_size}")

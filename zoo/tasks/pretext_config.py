@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from zoo.backbones import BACKBONES
+from zoo.backbones import BACKBONES, check_name, check_size
 from zoo.tasks.image_config import ImageClassificationConfig
 
 
@@ -22,13 +22,9 @@ class PretextConfig(ImageClassificationConfig):
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
-        if value not in BACKBONES and not (value.startswith("timm:") and len(value) > 5):
-            raise ValueError(f"unknown backbone; choose one of {', '.join(BACKBONES)} or timm:NAME")
-        return value
+        return check_name(value)
 
     @model_validator(mode="after")
     def _fits_backbone(self) -> "PretextConfig":
-        info = BACKBONES.get(self.backbone)
-        if info is not None and self.image_size < info.min_size:
-            raise ValueError(f"backbone {self.backbone} needs image_size >= {info.min_size}, got {self.image_size}")
+        check_size(self.backbone, self.image_size)
         return self

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from zoo.backbones import BACKBONES
+from zoo.backbones import BACKBONES, check_name, check_size
 from zoo.tasks.image_config import ImageClassificationConfig
 
 
@@ -37,15 +37,11 @@ class TransferConfig(ImageClassificationConfig):
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
-        if value not in BACKBONES and not (value.startswith("timm:") and len(value) > 5):
-            raise ValueError(f"unknown backbone; choose one of {', '.join(BACKBONES)} or timm:NAME")
-        return value
+        return check_name(value)
 
     @model_validator(mode="after")
     def _fits_backbone(self) -> "TransferConfig":
-        info = BACKBONES.get(self.backbone)
-        if info is not None and self.image_size < info.min_size:
-            raise ValueError(f"backbone {self.backbone} needs image_size >= {info.min_size}, got {self.image_size}")
+        check_size(self.backbone, self.image_size)
         if any(w < 1 or w > 65536 for w in self.head_hidden):
             raise ValueError("head_hidden widths must be between 1 and 65536")
         return self
