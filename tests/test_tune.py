@@ -117,3 +117,30 @@ def test_unknown_fixed_field_is_a_one_line_error(tmp_path: Path) -> None:
         tune("mlp-heads", trials=1, search="random", out=tmp_path, storage=None, study_name=None, tracking_uri=None,
              metric="val/loss", direction="minimize", space_entries=[], fixed={"widthh": "3"}, prune=False, seed=0)
     assert not any(tmp_path.iterdir())
+
+
+def test_processes_starting_together_share_one_mlflow_experiment(tmp_path: Path) -> None:
+    """The CI failure this guards against: two trials both saw no experiment and both created it."""
+    import threading
+
+    import mlflow
+
+    from zoo.tune import experiment_id
+
+    uri = (tmp_path / "mlruns").as_uri()
+    barrier = threading.Barrier(6)
+    ids: list[str] = []
+
+    def ask() -> None:
+        client = mlflow.MlflowClient(uri)
+        barrier.wait()
+        ids.append(experiment_id(client, uri, "together"))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(ids) == 6 and len(set(ids)) == 1
+    names = [e.name for e in mlflow.MlflowClient(uri).search_experiments()]
+    assert names.count("together") == 1

@@ -9,9 +9,11 @@ an Optuna storage (SQLite file by default, any database URL for many machines), 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +147,7 @@ def log_trial(tracking_uri: str, experiment: str, trial_number: int, params: dic
     from mlflow.entities import Metric, Param, RunTag
 
     client = mlflow.MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    exp_id = experiment_id(client, tracking_uri, experiment)
     run = client.create_run(exp_id, run_name=f"trial-{trial_number:03d}",
                             tags={"zoo.trial": str(trial_number), "zoo.state": state, "zoo.run_dir": str(run_dir)})
     rid = run.info.run_id
@@ -170,6 +171,35 @@ def log_trial(tracking_uri: str, experiment: str, trial_number: int, params: dic
             client.log_artifact(rid, str(run_dir / name))
     client.set_terminated(rid, "FINISHED" if state == "COMPLETE" else "KILLED")
     return rid
+
+
+def experiment_id(client: Any, tracking_uri: str, name: str) -> str:
+    """The id of MLflow experiment ``name``, created if missing, safe when several processes ask at once.
+
+    A file store checks "exists?" and then creates, so two processes can both pass the check and one
+    fails; a lock beside the store makes the pair atomic. A server refuses the second creation, so the
+    loser reads the winner's experiment back.
+    """
+    from mlflow.exceptions import MlflowException
+
+    lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if tracking_uri.startswith("file:"):
+        from filelock import FileLock
+
+        store = Path(urllib.parse.unquote(urllib.parse.urlparse(tracking_uri).path))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(store.parent / f".{store.name}.lock"), timeout=120)
+    with lock:
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return client.create_experiment(name)
+        except MlflowException:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
 
 def tune(model: str, *, trials: int, search: str, out: Path, storage: str | None, study_name: str | None,
