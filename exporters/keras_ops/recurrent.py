@@ -133,7 +133,8 @@ def _refuse_unsupported(ctx: NodeContext, direction: str, layout: int) -> None:
 def _activations(ctx: NodeContext, n_dir: int) -> tuple[str, str | None]:
     """(activation, recurrent_activation) as Keras names; the ONNX list gives them per direction."""
     default = _DEFAULT_ACTIVATIONS[ctx.op_type]
-    names = tuple(ctx.attr("activations") or default * n_dir)
+    given = ctx.attr("activations")
+    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in given) if given else default * n_dir
     per_dir = len(default)
     if len(names) != per_dir * n_dir:
         raise ctx.error(f"attribute activations={list(names)} should list {per_dir * n_dir} functions")
