@@ -1,4 +1,5 @@
-"""Recurrent networks through the export chain: torch nn.LSTM/nn.GRU -> ONNX (dynamo) -> Keras 3 LSTM/GRU layers.
+"""Recurrent networks through the export chain: torch nn.LSTM/nn.GRU -> ONNX (dynamo) -> Keras 3 LSTM/GRU layers,
+and ONNX -> PyTorch (onnx2torch plus exporters.onnx2torch_recurrent).
 
 Token-id models (int64 inputs, dynamic batch AND time axes) are exported like ``exporters.onnx.build_onnx``
 does, converted, saved, reloaded with ``keras.saving.load_model`` in a fresh process that imports no zoo
@@ -279,3 +280,71 @@ def test_unsupported_attributes_are_one_line_refusals(op_type: str, attributes: 
     message = str(info.value)
     assert "\n" not in message and f"'{op_type}'" in message and f"'my_{op_type.lower()}'" in message
     assert named in message
+
+
+# --------------------------------------------------------------------------- ONNX -> PyTorch (onnx2torch)
+
+
+def test_onnx2torch_converts_the_exported_token_models(converted: dict[str, dict[str, Any]]) -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    for entry in converted.values():
+        module = onnx_to_torch(entry["onnx"])
+        session = ort.InferenceSession(str(entry["onnx"]), providers=["CPUExecutionProvider"])
+        for key in ("1x1", "7x7", "7x64"):
+            ids = entry["feeds"][key]
+            with torch.no_grad():
+                got = module(torch.from_numpy(ids))
+            for output, value, ref in zip(OUTPUTS, got, session.run(OUTPUTS, {"ids": ids})):
+                assert np.abs(value.numpy() - ref).max() <= TOLERANCE, (output, key)
+
+
+@pytest.mark.parametrize(("op_type", "direction", "layout", "runtime"), [
+    ("LSTM", "reverse", 0, ("initial_h", "initial_c")),
+    ("LSTM", "bidirectional", 1, ("initial_h",)),
+    ("GRU", "bidirectional", 0, ("initial_h",)),
+    ("RNN", "reverse", 0, ()),
+])
+def test_onnx2torch_hand_built_nodes(op_type: str, direction: str, layout: int, runtime: tuple[str, ...]) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    from exporters.pytorch import onnx_to_torch
+
+    extra = {"linear_before_reset": 1} if op_type == "GRU" else {}
+    model = recurrent_graph(op_type, direction=direction, layout=layout, runtime=runtime, **extra)
+    module = onnx_to_torch(model)
+    reference = ReferenceEvaluator(model)
+    rng = np.random.default_rng(2)
+    for batch, seq in ((1, 1), (3, 7)):
+        feeds = feeds_for(model, batch, seq, rng)
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(feeds[vi.name]) for vi in model.graph.input))
+        for vi, value, ref in zip(model.graph.output, got, reference.run(None, feeds)):
+            assert np.abs(value.numpy() - ref).max() <= TOLERANCE, (vi.name, batch, seq)
+
+
+@pytest.mark.parametrize(("op_type", "attributes", "runtime", "named"), [
+    ("GRU", {"linear_before_reset": 0}, (), "linear_before_reset"),
+    ("LSTM", {}, ("sequence_lens",), "sequence_lens"),
+    ("LSTM", {"clip": 2.0}, (), "clip"),
+])
+def test_onnx2torch_refusals_are_one_line_and_name_the_op(op_type: str, attributes: dict[str, Any],
+                                                          runtime: tuple[str, ...], named: str) -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    with pytest.raises(ZooError) as info:
+        onnx_to_torch(recurrent_graph(op_type, runtime=runtime, **attributes))
+    message = str(info.value)
+    assert "\n" not in message and f"'{op_type}'" in message and named in message
+
+
+def test_onnx2torch_refusal_for_an_op_without_converter_names_it() -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    node = helper.make_node("DFT", ["x"], ["y"], name="dft")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    with pytest.raises(ZooError, match=r"ONNX op 'DFT' \(opset 17\) has no onnx2torch converter"):
+        onnx_to_torch(model)
