@@ -228,8 +228,9 @@ layer flipped back, `bidirectional` a `keras.layers.Bidirectional`; `layout`, in
 attribute: `clip`, `input_forget`, peepholes (`P`), parametrised or Keras-less activations. Token models
 (embedding + stacked/bidirectional `nn.LSTM`/`nn.GRU`) are checked end to end, reloaded in a fresh
 process, at sequence lengths 1, 7, 64 and batches 1, 7 in `tests/test_recurrent_export.py`. Export
-recurrent models batch-first: torch 2.14's dynamo exporter writes time-major (`batch_first=False`) and
-stacked-then-different-cell stacks with a `Reshape` frozen to the example's length; a model's
+recurrent models batch-first: in our tests torch 2.14's dynamo exporter wrote time-major
+(`batch_first=False`) stacks, and a 2-layer LSTM feeding a bidirectional GRU, with a `Reshape` frozen to
+the example's length (onnxruntime then fails at any other length); a model's
 `ExportSpec(axis_sizes={"time": (1, 7, 64)})` makes `zoo export`'s parity check run every such length
 and refuse such a file (`tests/test_parity_recurrent.py`).
 
