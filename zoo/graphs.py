@@ -49,6 +49,13 @@ class GraphModel:
     def takes_model_inputs(self) -> bool:
         return [t.name for t in self.inputs()] == [t.name for t in self.spec.inputs()]
 
+    def resize_axis(self, inputs: dict[str, np.ndarray], axis: str, size: int) -> dict[str, np.ndarray]:
+        from zoo.registry import ZooModel
+
+        if self.takes_model_inputs():
+            return self.spec.resize_axis(inputs, axis, size)
+        return ZooModel.resize_axis(self, inputs, axis, size)  # type: ignore[arg-type]
+
     def preprocessing(self) -> Preprocessing:
         from zoo.registry import Preprocessing
 

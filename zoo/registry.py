@@ -96,7 +96,8 @@ class ExportSpec:
     """What ``zoo export`` turns into graphs, and how parity is checked.
 
     Parity runs at every batch size of ``parity_batches`` and, for every other dynamic axis, at each
-    size of ``axis_sizes[axis]``. ``graphs[0]`` is the model's main graph (file ``<model>.onnx``);
+    size of ``axis_sizes[axis]`` (e.g. ``{"time": (1, 7, 64)}``; inputs are brought to that size by
+    ``ZooModel.resize_axis``). ``graphs[0]`` is the model's main graph (file ``<model>.onnx``);
     further graphs are written as ``<model>.<graph>.onnx``.
     """
 
@@ -243,6 +244,20 @@ class ZooModel(ABC):
             raise ZooError(f"{self.name} graph '{graph.name}' takes {missing}, which example_inputs() does not give; "
                            "override graph_example_inputs() to make real inputs for it.")
         return {name: examples[name] for name in names}
+
+    def resize_axis(self, inputs: dict[str, np.ndarray], axis: str, size: int) -> dict[str, np.ndarray]:
+        """``inputs`` with dynamic axis ``axis`` (e.g. ``"time"``) brought to ``size`` for the parity check
+        at ``ExportSpec.axis_sizes``. Default: cropped, or repeated cyclically (token ids stay valid ids);
+        override where a model needs e.g. padding."""
+        import numpy as np
+
+        resized = dict(inputs)
+        for tensor in self.inputs():
+            if axis in tensor.shape and tensor.name in inputs:
+                i = tensor.shape.index(axis)
+                value = inputs[tensor.name]
+                resized[tensor.name] = np.take(value, np.arange(size) % value.shape[i], axis=i)
+        return resized
 
     def backbone_weights(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(backbone name, its weights in ``state``) when this model holds a zoo backbone, so another
