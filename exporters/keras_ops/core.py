@@ -283,7 +283,7 @@ def take(x: Any, indices: Any, axis: int) -> Any:
     export writes a Squeeze of a dimension that is not 1, an invalid graph, and ``take_along_axis``
     makes torch.export specialise the batch. So constant indices become slices: a scalar is
     ``x[..., i]``, an arithmetic progression ``x[..., a:b:s]``, anything else a concatenation of such
-    slices and of repeated single slices. Runtime indices use ``ops.take`` on a 1-D index vector.
+    slices and of repeated single slices. Runtime indices are a row lookup (:func:`_take_rows`).
     """
     rank = len(x.shape)
     axis = axis + rank if axis < 0 else axis
