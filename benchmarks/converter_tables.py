@@ -217,9 +217,12 @@ def third_party_section() -> str:
     lines = ["| converter | model | TensorFlow | conversion | loads in Keras 3 (torch backend) | max abs diff vs onnxruntime |",
              "|---|---|---|---|---|---:|"]
     for row in data["rows"].values():
-        made = f"wrote {row['file']} ({row['seconds']} s)" if "file" in row else f"fails: {row['error']}"
+        took = f" ({row['seconds']} s)" if row.get("seconds") is not None else ""
+        made = f"wrote {row['file']}{took}" if "file" in row else f"fails: {row['error']}"
+        made += f" ({row['remark']})" if "remark" in row else ""
         loads = ("" if "file" not in row else f"no: {row['load_error']}" if "load_error" in row else "yes")
         diff = f"{row['max_abs_diff']:.1e}" if "max_abs_diff" in row else ""
+        made, loads = made.replace("|", "\\|"), loads.replace("|", "\\|")
         lines.append(f"| {row['converter']} | {row['model']} | {row.get('tensorflow', '?')} | {made} | {loads} | {diff} |")
     return (data.get("note", "") + "\n\n" + "\n".join(lines) + "\n")
 
