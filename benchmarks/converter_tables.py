@@ -190,7 +190,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="zoo-converter-bench-") as tmp:
             from zoo.io import write_json
 
-            cached["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+            cached["machine"] = (f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs during the "
+                                 f"run), {memory:.0f} GiB, Python {platform.python_version()}")
             for name in args.models or ARCHITECTURES:
                 if args.skip_measured and name in cached["rows"]:
                     continue
@@ -203,6 +205,26 @@ def main() -> None:
     ops_lines, summary = op_table()
     rows = [cached["rows"][n] for n in ARCHITECTURES if n in cached["rows"]]
     render(ops_lines, summary, rows, cached.get("machine", "?"))
+
+
+def third_party_section() -> str:
+    """The comparison measured by benchmarks/third_party_converters.py (in a throwaway TensorFlow venv)."""
+    path = ROOT / "benchmarks" / "results" / "third_party_converters.json"
+    if not path.exists():
+        return ("Not measured: onnx2keras, onnx2tf and nobuco need TensorFlow, which this project does not install;\n"
+                "run benchmarks/third_party_converters.py in a throwaway venv that has it.\n")
+    data = json.loads(path.read_text())
+    lines = ["| converter | model | TensorFlow | conversion | loads in Keras 3 (torch backend) | max abs diff vs onnxruntime |",
+             "|---|---|---|---|---|---:|"]
+    for row in data["rows"].values():
+        took = f" ({row['seconds']} s)" if row.get("seconds") is not None else ""
+        made = f"wrote {row['file']}{took}" if "file" in row else f"fails: {row['error']}"
+        made += f" ({row['remark']})" if "remark" in row else ""
+        loads = ("" if "file" not in row else f"no: {row['load_error']}" if "load_error" in row else "yes")
+        diff = f"{row['max_abs_diff']:.1e}" if "max_abs_diff" in row else ""
+        made, loads = made.replace("|", "\\|"), loads.replace("|", "\\|")
+        lines.append(f"| {row['converter']} | {row['model']} | {row.get('tensorflow', '?')} | {made} | {loads} | {diff} |")
+    return (data.get("note", "") + "\n\n" + "\n".join(lines) + "\n")
 
 
 def render(ops_lines: list[str], summary: dict, rows: list[dict], machine: str) -> None:
@@ -268,17 +290,21 @@ the original ONNX file. "Keras->ONNX" is `exporters.keras_onnx.keras_to_onnx` of
 per model here, so it is run for the models it was broken on (and resnet18) unless `--round-trip-all`.
 With random weights the logits are small (no output reaches 1e2, hence a relative diff of 0), so the
 absolute diffs are far below the 1e-4 bound. convnext_tiny and swin_t gather with runtime indices
-(`Gather` over `Range(batch)`): the Keras model is right, but torch's ONNX export of that gather
-(`index_select` + `squeeze`) writes a `Squeeze` of a dynamic axis that fails, and the alternative
-(`take_along_axis`) makes torch.export fix the batch, so their round trip is refused.
+(torch's `as_strided` before their head becomes a flatten and a `Gather` at `Range(batch) * C + c`).
+`keras.ops.take` on torch is `index_select(...).squeeze(axis)`, which torch.onnx writes as a `Squeeze`
+of the runtime-length axis that ONNX shape inference rejects (and `take_along_axis` makes
+torch.export fix the batch); the converter therefore writes a runtime gather as a row lookup in a 2-D
+table (gathered axis first, the others merged: `ops.take` along axis 0 of a 2-D tensor is torch's
+`embedding`, one ONNX `Gather`), which keeps the batch dynamic in both directions
+(`tests/test_keras_converter_regressions.py::test_runtime_gather_keeps_the_batch_dynamic_and_exports_back_to_valid_onnx`).
+Rows of a subset of models are re-measured with
+`OMP_NUM_THREADS=1 python benchmarks/converter_tables.py --models convnext_tiny swin_t`.
 
 {chr(10).join(arch_table(rows))}
 
 ## Third-party converters
 
-Not re-measured here: onnx2keras, onnx2tf and nobuco need TensorFlow, which this project does not
-install. The issue that asked for this work reports that none of them produced a file Keras 3 can load.
-"""
+{third_party_section()}"""
     write_text(DOC, text)
     print(f"wrote {DOC}")
 

@@ -9,7 +9,11 @@ Two gaps in onnx2torch 1.5.15 that our graphs hit, and what :func:`prepare_for_o
 - it has converters only up to opset 18 for several ops (``Reshape`` version 19+ is "not
   implemented"): the graph is down-converted to opset 17 with ``onnx.version_converter``;
 - it rejects ``Reshape(allowzero=1)``, which torch's dynamo exporter always emits: when the target
-  shape is a constant without zeros, ``allowzero`` changes nothing and is dropped.
+  shape is a constant without zeros, ``allowzero`` changes nothing and is dropped;
+- ``onnx.version_converter`` cannot take ``Gelu`` (opset 20, no earlier version) nor ``Split``
+  version 18 below opset 18, and onnx2torch has no ``Gelu``: before the down-conversion both are
+  moved to our own domain (:data:`ZOO_DOMAIN`, left alone by the version converter), for which
+  :func:`register_onnx2torch_converters` adds onnx2torch converters (``nn.GELU`` and ``torch.split``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 ONNX2TORCH_OPSET = 17
+ZOO_DOMAIN = "zoo_onnx2torch"  # no dots: onnx2torch names submodules after the domain
+# ops whose newest version the version converter cannot bring below ONNX2TORCH_OPSET
+_KEPT_OPS = ("Gelu", "Split")
 META_ONNX_SHA256 = "onnx_sha256"
 META_STRUCTURE = "structure"
 
@@ -54,6 +61,11 @@ def prepare_for_onnx2torch(proto: onnx.ModelProto) -> onnx.ModelProto:
             node.attribute.extend(kept)
     opset = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), ONNX2TORCH_OPSET)
     if opset > ONNX2TORCH_OPSET:
+        kept = [n for n in out.graph.node if n.op_type in _KEPT_OPS and n.domain in ("", "ai.onnx")]
+        for node in kept:
+            node.domain = ZOO_DOMAIN
+        if kept and not any(o.domain == ZOO_DOMAIN for o in out.opset_import):
+            out.opset_import.append(onnx.helper.make_opsetid(ZOO_DOMAIN, 1))
         try:
             out = onnx.version_converter.convert_version(out, ONNX2TORCH_OPSET)
         except Exception as exc:  # the version converter raises RuntimeError/ConvertError variants
@@ -70,6 +82,7 @@ def onnx_to_torch(source: str | Path | onnx.ModelProto) -> nn.Module:
     from exporters.onnx import load_onnx
 
     proto = load_onnx(source) if isinstance(source, (str, Path)) else source
+    register_onnx2torch_converters()
     try:
         module = convert(prepare_for_onnx2torch(proto))
     except NotImplementedError as exc:
@@ -80,6 +93,45 @@ def onnx_to_torch(source: str | Path | onnx.ModelProto) -> nn.Module:
         raise ZooError(f"onnx2torch cannot convert this graph: {detail}; "
                        "run the ONNX file with onnxruntime instead.") from None
     return module.eval()
+
+
+def register_onnx2torch_converters() -> None:
+    """onnx2torch converters for the :data:`ZOO_DOMAIN` ops of :func:`prepare_for_onnx2torch` (once)."""
+    import torch
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription, add_converter
+    from onnx2torch.utils.common import OnnxToTorchModule, OperationConverterResult, onnx_mapping_from_node
+
+    if OperationDescription(ZOO_DOMAIN, "Gelu", 1) in _CONVERTER_REGISTRY:
+        return
+
+    class OnnxGelu(torch.nn.GELU, OnnxToTorchModule):
+        """ONNX Gelu (opset 20): exact (erf) or, with approximate="tanh", the tanh approximation."""
+
+    class OnnxSplit18(torch.nn.Module, OnnxToTorchModule):
+        """ONNX Split 18: sizes from the ``split`` input, else ``num_outputs`` chunks, the last smaller."""
+
+        def __init__(self, axis: int, num_outputs: int) -> None:
+            super().__init__()
+            self.axis, self.num_outputs = axis, num_outputs
+
+        def forward(self, x: torch.Tensor, split: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            if split is not None:
+                return torch.split(x, split.tolist(), dim=self.axis)
+            return torch.split(x, -(-x.shape[self.axis] // self.num_outputs), dim=self.axis)
+
+    @add_converter(operation_type="Gelu", version=1, domain=ZOO_DOMAIN)
+    def _gelu(node, graph) -> OperationConverterResult:  # noqa: ANN001, ARG001
+        approximate = node.attributes.get("approximate", "none")
+        approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+        if approximate not in ("none", "tanh"):
+            raise NotImplementedError(f"Gelu approximate={approximate!r}")
+        return OperationConverterResult(torch_module=OnnxGelu(approximate=approximate),
+                                        onnx_mapping=onnx_mapping_from_node(node))
+
+    @add_converter(operation_type="Split", version=1, domain=ZOO_DOMAIN)
+    def _split(node, graph) -> OperationConverterResult:  # noqa: ANN001, ARG001
+        module = OnnxSplit18(axis=int(node.attributes.get("axis", 0)), num_outputs=len(node.output_values))
+        return OperationConverterResult(torch_module=module, onnx_mapping=onnx_mapping_from_node(node))
 
 
 def save_torch(module: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:

@@ -221,3 +221,49 @@ def test_range_expand_and_constant_of_shape_over_the_runtime_batch(tmp_path: Pat
             for g, e in zip(got, expected, strict=True):
                 assert g.shape == e.shape and g.dtype == e.dtype
                 np.testing.assert_allclose(g, e, atol=1e-6)
+
+
+def test_runtime_gather_keeps_the_batch_dynamic_and_exports_back_to_valid_onnx() -> None:
+    """convnext/swin's as_strided pattern (flatten, then Gather at Range(batch) * C + c) and a Gather
+    along axis 1 with runtime indices: Keras' ONNX export used to write an invalid Squeeze for both."""
+    from exporters.keras_onnx import keras_to_onnx
+
+    ints = lambda name, values, shape: helper.make_tensor(name, TensorProto.INT64, shape, values)  # noqa: E731
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="shape", end=1),
+        helper.make_node("Squeeze", ["shape"], ["n"], name="n"),
+        helper.make_node("Range", ["zero", "n", "one"], ["r"], name="range"),
+        helper.make_node("Mul", ["r", "three"], ["starts"], name="starts"),
+        helper.make_node("Unsqueeze", ["starts", "axis1"], ["col"], name="col"),
+        helper.make_node("Add", ["col", "reversed"], ["positions"], name="positions"),
+        helper.make_node("Reshape", ["x", "flat"], ["x_flat"], name="flatten"),
+        helper.make_node("Gather", ["x_flat", "positions"], ["y"], name="as_strided", axis=0),
+        helper.make_node("Gather", ["z", "idx"], ["w"], name="select", axis=1),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 5, 4]),
+         helper.make_tensor_value_info("idx", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3]),
+         helper.make_tensor_value_info("w", TensorProto.FLOAT, ["n", 2, 4])],
+        [helper.make_tensor("zero", TensorProto.INT64, [], [0]), helper.make_tensor("one", TensorProto.INT64, [], [1]),
+         helper.make_tensor("three", TensorProto.INT64, [], [3]), ints("axis1", [1], [1]),
+         ints("reversed", [2, 1, 0], [1, 3]), ints("flat", [-1], [1])],
+    )
+    keras_model = onnx_to_keras(model)
+    round_trip = keras_to_onnx(keras_model)  # checked by onnx.checker (full) inside
+    assert round_trip.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # the batch stays dynamic
+    names = [v.name for v in round_trip.graph.input]
+    for batch in (1, 4):
+        rng = np.random.default_rng(batch)
+        feeds = {"x": rng.standard_normal((batch, 3)).astype(np.float32),
+                 "z": rng.standard_normal((batch, 5, 4)).astype(np.float32),
+                 "idx": np.array([4, -2], dtype=np.int64)}
+        expected = _onnxruntime(model, feeds)
+        got = keras_outputs(keras_model, list(feeds.values()))
+        again = _onnxruntime(round_trip, dict(zip(names, feeds.values())))
+        for g, a, e in zip(got, again, expected, strict=True):
+            assert g.shape == a.shape == e.shape
+            np.testing.assert_array_equal(g, e)
+            np.testing.assert_array_equal(a, e)

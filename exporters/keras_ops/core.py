@@ -283,7 +283,7 @@ def take(x: Any, indices: Any, axis: int) -> Any:
     export writes a Squeeze of a dimension that is not 1, an invalid graph, and ``take_along_axis``
     makes torch.export specialise the batch. So constant indices become slices: a scalar is
     ``x[..., i]``, an arithmetic progression ``x[..., a:b:s]``, anything else a concatenation of such
-    slices and of repeated single slices. Runtime indices use ``ops.take`` on a 1-D index vector.
+    slices and of repeated single slices. Runtime indices are a row lookup (:func:`_take_rows`).
     """
     rank = len(x.shape)
     axis = axis + rank if axis < 0 else axis
@@ -302,13 +302,42 @@ def take(x: Any, indices: Any, axis: int) -> Any:
         return gathered if indices.ndim == 1 else _unflatten_axis(gathered, axis, indices.shape)
     index_rank = len(indices.shape)
     flat_idx = ops.reshape(indices, (-1,)) if index_rank != 1 else indices
-    # Known limitation: exported back to ONNX (exporters.keras_onnx), a runtime-length gather keeps
-    # torch's squeeze as an ONNX Squeeze that fails at run time (take_along_axis instead makes
-    # torch.export fix the batch); the Keras model itself is correct.
+    by_rows = _take_rows(x, flat_idx, axis, tuple(indices.shape))
+    if by_rows is not None:
+        return by_rows
+    # Both the gathered axis and another one are dynamic: torch's ops.take. Exported back to ONNX
+    # (exporters.keras_onnx), its squeeze of the runtime-length axis is an invalid Squeeze.
     gathered = ops.take(x, flat_idx, axis=axis)
     if index_rank == 1:
         return gathered
     return _unflatten_axis(gathered, axis, tuple(indices.shape))
+
+
+def _take_rows(x: Any, flat_idx: Any, axis: int, index_shape: tuple[int | None, ...]) -> Any | None:
+    """Runtime gather as a row lookup in a 2-D table; None when the reshapes need two runtime dims.
+
+    On torch, ``ops.take`` of a 2-D tensor along axis 0 is ``embedding``, exported to ONNX as one
+    Gather; along other axes it is ``index_select(...).squeeze(axis)``, whose squeeze of a runtime
+    length torch.onnx writes as a Squeeze that ONNX shape inference rejects (and
+    ``take_along_axis`` makes torch.export fix the batch). So the gathered axis is moved first, the
+    others are merged into one, and the rows are looked up.
+    """
+    rank = len(x.shape)
+    rest = [d for i, d in enumerate(x.shape) if i != axis]
+    out_dims = list(index_shape) + rest
+    if out_dims.count(None) > 1 or (None in rest and x.shape[axis] is None):
+        return None
+    moved = x if axis == 0 else ops.transpose(x, [axis] + [i for i in range(rank) if i != axis])
+    width = int(np.prod(rest)) if None not in rest else -1
+    table = ops.reshape(moved, (-1 if width != -1 else int(x.shape[axis]), width))
+    rows = ops.take(table, flat_idx, axis=0)
+    gathered = ops.reshape(rows, tuple(-1 if d is None else int(d) for d in out_dims))
+    k = len(index_shape)
+    if axis == 0:
+        return gathered
+    # back in place: the index axes where the gathered axis was
+    order = list(range(k, k + axis)) + list(range(k)) + list(range(k + axis, k + len(rest)))
+    return ops.transpose(gathered, order)
 
 
 def _take_by_slices(x: Any, flat: np.ndarray, axis: int) -> Any:
