@@ -268,7 +268,9 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
 
 def default_out(src: ResolvedSource) -> Path:
     """The run directory for a local PyTorch source (so `zoo push` uploads bench.json), else ./bench-MODEL."""
-    if src.kind == "pytorch" and not src.origin.startswith("hf://"):
+    from exporters.sources import is_remote
+
+    if src.kind == "pytorch" and not is_remote(src.origin):
         return src.path
     return Path.cwd() / f"bench-{src.spec.name}"
 

@@ -86,7 +86,9 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     if src.kind != "pytorch":
         raise ZooError(f"{source} is already a {src.kind} file; `zoo export` starts from PyTorch weights "
                        f"(a run directory, model.safetensors or hf://); use `zoo convert {source} --to ...`.")
-    out = Path(out_dir) if out_dir is not None else (Path.cwd() if str(source).startswith("hf://") else src.path)
+    from exporters.sources import is_remote
+
+    out = Path(out_dir) if out_dir is not None else (Path.cwd() if is_remote(str(source)) else src.path)
     final = out / output_name(src.spec.name, to, fp16=fp16, quantize=quantize)  # type: ignore[arg-type]
     reference = src.predictor()
     source_info = describe_source(src)
@@ -328,8 +330,10 @@ def describe_source(src: ResolvedSource) -> dict[str, Any]:
     """Where the reference came from, precisely enough for `zoo verify` to find and check it again."""
     from exporters.parity import sha256
 
+    from exporters.sources import is_remote
+
     origin = src.origin or str(src.path)
-    path = origin if origin.startswith("hf://") else str(Path(origin).expanduser().resolve())
+    path = origin if is_remote(origin) else str(Path(origin).expanduser().resolve())
     info: dict[str, Any] = {"path": path, "format": src.kind}
     weights = src.artifact.weights if src.artifact is not None else src.path
     info["sha256"] = sha256(weights)

@@ -153,10 +153,12 @@ def _read_portable_config(root: Path) -> tuple[str, dict[str, Any]]:
 
 
 def load(source: str | Path) -> Artifact:
-    """Resolve SOURCE (run dir, model.safetensors, or hf://OWNER/NAME[@REV]) to a validated Artifact."""
+    """Resolve SOURCE (run dir, model.safetensors, hf://OWNER/NAME[@REV] or pretrained:MODEL[:PRESET]) to a
+    validated Artifact."""
     from zoo import registry
+    from zoo.presets import expand_source
 
-    text = str(source)
+    text = expand_source(str(source))
     if text.startswith("hf://"):
         from zoo import hub
 
