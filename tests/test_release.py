@@ -181,3 +181,23 @@ def test_eval_and_init_from_use_the_published_preset(hub: FakeHub, released: dic
     assert state and spec.config.portable_dict()["init_from"] == "pretrained:siamese"
     missing = run_zoo("eval", "rotnet", "--pretrained", env=env)
     assert "zoo train rotnet" in missing.one_line_error
+
+
+def test_space_pretrained_packages_the_pushed_onnx_and_pushes_the_space(hub: FakeHub, released: dict, tmp_path: Path) -> None:
+    from zoo.hub import sha256_of
+
+    env = {**user_env(hub, tmp_path / "hf-home", released["presets"]), "HF_TOKEN": TOKEN}
+    before = len(hub.downloads(REPO))
+    out = tmp_path / "space"
+    result = run_zoo("space", "siamese", "--pretrained", "--out", str(out), "--push", f"{OWNER}/siamese-demo", env=env)
+    assert result.code == 0, result.err
+    assert "model.safetensors" not in hub.downloads(REPO)[before:]
+    preset = json.loads(released["presets"].read_text())["models"]["siamese"][0]
+    assert sha256_of(out / "siamese.onnx") == preset["files"]["model.onnx"]  # the pushed file, not a re-export
+    space = hub.spaces[f"{OWNER}/siamese-demo"]
+    assert space.sdk == "gradio"
+    files = space.commits[space.branches["main"]].files
+    assert {"app.py", "demo.json", "siamese.onnx", "requirements.txt", "README.md"} <= set(files)
+    readme = files["README.md"].data.decode()
+    assert f"models:\n  - {REPO}\n" in readme and "sdk: gradio" in readme
+    assert files["siamese.onnx"].data == (out / "siamese.onnx").read_bytes()
