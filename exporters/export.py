@@ -181,17 +181,41 @@ def verify(file: str | Path, *, source: str | Path | None = None, atol: float | 
 
 # -- the staged conversions ---------------------------------------------------------------------------
 
+_GRAPHS: dict[tuple[Any, ...], Any] = {}  # the last torch.onnx export, by weights + config + options
+
+
+def _graph(src: ResolvedSource, *, opset: int | None, dynamic_batch: bool, optimize: bool) -> Any:
+    """``build_onnx`` of the source's network, reused (as a copy) when the same weights, config and options
+    are exported again in this process: `zoo push --with onnx,keras,fp16,int8` traces the network once."""
+    import json
+
+    import onnx
+
+    from exporters.onnx import build_onnx
+    from exporters.parity import sha256
+
+    assert src.artifact is not None
+    key = (sha256(src.artifact.weights), json.dumps(src.spec.config.to_dict(), sort_keys=True, default=str),
+           opset, dynamic_batch, optimize)
+    if key not in _GRAPHS:
+        _GRAPHS.clear()  # one graph at a time: models can be large
+        _GRAPHS[key] = build_onnx(src.spec, src.artifact.model, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(_GRAPHS[key])
+    return copy
+
+
 def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
                 opset: int | None, dynamic_batch: bool, fp16: bool, quantize: str | None, atol: float | None,
                 metric_tolerance: float | None, rows: int, calibration_rows: int,
                 optimize: bool) -> tuple[Path, dict[str, Any]]:
     from exporters import quantize as q
-    from exporters.onnx import build_onnx, set_metadata, write_onnx, zoo_metadata
+    from exporters.onnx import set_metadata, write_onnx, zoo_metadata
     from exporters.parity import check_parity
     from exporters.runtime import onnx_predictor
 
     assert src.artifact is not None
-    proto = build_onnx(src.spec, src.artifact.model, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    proto = _graph(src, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
     fp32 = write_onnx(set_metadata(proto, zoo_metadata(src.spec)), stage / "fp32.onnx")
     target: dict[str, Any] = {"file": name, "format": "onnx", "runtime": _ort_runtime(), "dynamic_batch": dynamic_batch,
                               "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))}
@@ -220,10 +244,8 @@ def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_inf
 def _stage_keras(src: ResolvedSource, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
                  opset: int | None, dynamic_batch: bool, atol: float | None, rows: int,
                  optimize: bool) -> tuple[Path, dict[str, Any]]:
-    from exporters.onnx import build_onnx
-
     assert src.artifact is not None
-    proto = build_onnx(src.spec, src.artifact.model, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    proto = _graph(src, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
     return _keras_from_onnx(src, proto, stage, reference, source_info, name, atol=atol, rows=rows)
 
 
