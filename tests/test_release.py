@@ -201,3 +201,21 @@ def test_space_pretrained_packages_the_pushed_onnx_and_pushes_the_space(hub: Fak
     readme = files["README.md"].data.decode()
     assert f"models:\n  - {REPO}\n" in readme and "sdk: gradio" in readme
     assert files["siamese.onnx"].data == (out / "siamese.onnx").read_bytes()
+
+
+def test_hub_model_without_demo_json_still_serves_its_pushed_onnx(hub: FakeHub, released: dict, tmp_path: Path) -> None:
+    """A repo pushed before demo.json existed: the demo loads the weights (PyTorch) but serves the pushed,
+    parity-checked model.onnx (its report names these weights' sha256) instead of exporting again."""
+    from hub_server import hub_environment
+
+    from demos.prepare import prepare
+
+    older = f"{OWNER}/siamese-older"
+    hub.commit_files(older, {p: f.data for p, f in hub.head(REPO).files.items()
+                             if p != "demo.json" and not p.startswith(("examples/", "onnx/"))})
+    said: list[str] = []
+    with hub_environment(hf_env(hub.url, tmp_path / "hf-home")):
+        prepared = prepare(f"hf://{older}", expected="siamese", log=said.append)
+    assert prepared.source is not None and prepared.onnx is not None and prepared.onnx.name == "model.onnx"
+    assert prepared.onnx.parent == prepared.source.path and not any("exporting" in line for line in said)
+    assert prepared.hub_repo == older
