@@ -56,7 +56,9 @@ def info(model: str = typer.Argument(..., help="Model name (see `zoo list`).")) 
     console.print(f"[bold]{card.name}[/] — {card.summary}\n[dim]{card.paper}[/]\n")
     console.print(f"task: {card.task} ({card.kind})   default data: {card.default_data}   headline metric: {card.primary_metric}")
     console.print(f"input: {card.inputs}   parameters (default config): {card.parameters:,}")
-    for preset in card.presets:
+    from zoo.presets import presets_for
+
+    for preset in presets_for(model):
         weights = f" weights {preset.weights}" if getattr(preset, "weights", None) else ""
         console.print(f"preset [cyan]{preset.name}[/]: {getattr(preset, 'description', '')}{weights}")
     table = Table(title="config (zoo train options / --config keys)")
@@ -92,13 +94,15 @@ def list_data() -> None:
 
 @app.command("eval")
 def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, model.safetensors or hf://OWNER/NAME[@REV] (default: the most recent finished run under ./runs)."),
-             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file.")) -> None:
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+             pretrained: bool = typer.Option(False, "--pretrained", help="Evaluate the model's published weights (SOURCE is then the model name; sha256-verified download)."),
+             preset: Optional[str] = typer.Option(None, "--preset", help="Evaluate this published preset's weights (implies --pretrained).")) -> None:
     """Evaluate a trained model on its held-out split with the paper's metric."""
     from zoo import artifacts
     from zoo import io as zio
-    from zoo.runs import default_source
+    from zoo.runs import choose_source
 
-    source = default_source(source, "eval", log=console.print)
+    source = choose_source(source, "eval", pretrained=pretrained, preset=preset, log=console.print)
     art = artifacts.load(source)
     metrics = art.spec.evaluate(art.predictor())
     table = Table(title=f"{art.name} — {source}")

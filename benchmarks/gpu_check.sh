@@ -39,7 +39,7 @@ cuda = [r for r in rows if r["provider"] == "cuda" and r["runtime"] == "onnxrunt
 assert cuda and all(r["status"] == "ok" for r in cuda), [(r["precision"], r["status"], r.get("reason")) for r in cuda]
 bad = [r for r in rows if r["status"] == "ok" and str(r.get("check", "")).startswith("differs")]
 for r in rows:
-    print(r["runtime"], r["provider"], r["precision"], r["batch_size"], r["status"], r.get("check", r.get("reason")))
+    print(r["runtime"], r["provider"], r["precision"], r["batch_size"], r["status"], r.get("check", r.get("reason")), r.get("task_metric"))
 assert not bad, f"{len(bad)} rows differ from PyTorch beyond tolerance"
 PY
 echo "GPU check passed; results in $OUT"

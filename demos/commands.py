@@ -28,6 +28,8 @@ def demo_command(
     share: bool = typer.Option(False, "--share", help="Also open a temporary public gradio.live link."),
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of runs (RUNS/<model>/<time>) searched when no --source is given."),
     threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads per model (default: onnxruntime's choice)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Serve MODEL's published weights: the pushed, parity-checked model.onnx (sha256-verified; no training, no PyTorch)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Serve this published preset of MODEL (implies --pretrained; see `zoo info MODEL`)."),
 ) -> None:
     """Serve a Gradio demo of a trained model (or of every trained model), on onnxruntime by default.
 
@@ -38,7 +40,7 @@ def demo_command(
 
     _check_port(port)
     _check_threads(threads)
-    chosen = pick_sources(model, list(source or []), runs)
+    chosen = pick_sources(model, list(source or []), runs, pretrained=pretrained, preset=preset)
     with tempfile.TemporaryDirectory(prefix="zoo-demo-examples-") as tmp:  # example files live while serving
         examples_dir = Path(tmp)
         prepared = [prepare(src, expected=name, backend=backend, examples_dir=examples_dir, log=typer.echo)
@@ -63,6 +65,10 @@ def space_command(
     out: Path = typer.Option(..., "--out", help="Folder to write the Space into (must not exist, or be empty)."),
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of runs searched when no --source is given."),
     title: Optional[str] = typer.Option(None, "--title", help="Space title (default: the model's demo title)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Package MODEL's published weights: the pushed, parity-checked model.onnx (sha256-verified)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Package this published preset of MODEL (implies --pretrained)."),
+    push: Optional[str] = typer.Option(None, "--push", help="Also create the Space repo OWNER/NAME on the Hub (Gradio SDK) and upload the folder. Needs a write token."),
+    private: bool = typer.Option(False, "--private", help="With --push: create the Space as private."),
 ) -> None:
     """Write a ready Hugging Face Space (Gradio SDK): app.py, requirements.txt (onnxruntime, gradio, numpy,
     pillow: no torch, no zoo), the ONNX model, the demo modules it needs, example files and README.md.
@@ -71,9 +77,18 @@ def space_command(
     from demos.prepare import pick_sources
     from demos.space import write_space
 
-    (name, src), = pick_sources(model, [source] if source else [], runs)
+    if push:
+        from zoo.hub import parse_ref
+
+        parse_ref(push)  # a bad repo id fails before anything is written
+    (name, src), = pick_sources(model, [source] if source else [], runs, pretrained=pretrained, preset=preset)
     folder = write_space(src, out, expected=name, title=title, log=typer.echo)
     typer.echo(f"wrote the Space to {folder}; run it with `cd {folder} && python app.py`")
+    if push:
+        from demos.space import push_space
+
+        url = push_space(folder, push, private=private)
+        typer.echo(f"pushed the Space to {url}")
 
 
 def _check_port(port: int) -> None:

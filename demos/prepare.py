@@ -24,14 +24,17 @@ EXAMPLE_ROWS = 6
 
 @dataclass
 class Prepared:
-    """A model ready to serve: ``onnx`` is None only for ``--backend torch``."""
+    """A model ready to serve: ``onnx`` is None only for ``--backend torch``; ``source`` is None for a Hub
+    model served from its pushed ``model.onnx`` and ``demo.json`` (no PyTorch needed, none imported)."""
 
     name: str
-    source: ResolvedSource
+    source: ResolvedSource | None
     hook: dict[str, Any]
     document: dict[str, Any]
     onnx: Path | None = None
     examples: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # held-out metrics recorded at training
+    hub_repo: str | None = None  # OWNER/NAME when the model came from the Hub
 
 
 def cache_root() -> Path:
@@ -46,9 +49,19 @@ def newest_run(runs_dir: Path, model: str) -> Path | None:
     return max(finished, key=lambda d: (d / "model.safetensors").stat().st_mtime, default=None)
 
 
-def pick_sources(model: str | None, sources: list[str], runs_dir: Path) -> list[tuple[str | None, str]]:
-    """(expected model name or None, SOURCE) pairs to serve, from `zoo demo [MODEL] [--source ...]`."""
+def pick_sources(model: str | None, sources: list[str], runs_dir: Path, *, pretrained: bool = False,
+                 preset: str | None = None) -> list[tuple[str | None, str]]:
+    """(expected model name or None, SOURCE) pairs to serve, from `zoo demo [MODEL] [--source ...] [--pretrained]`."""
     from zoo import registry
+
+    if pretrained or preset:
+        from zoo.presets import find_preset, pretrained_source
+
+        if model is None or sources:
+            raise ZooError("--pretrained/--preset serve one model's published weights: `zoo demo MODEL --pretrained`, "
+                           "without --source.")
+        chosen = find_preset(model, preset)  # a model without published weights fails here, saying what to run
+        return [(model, pretrained_source(model, chosen.name))]
 
     if model is not None:
         registry.get(model)  # unknown names fail here, with the list of models
@@ -79,6 +92,10 @@ def prepare(source: str, *, expected: str | None = None, backend: str = "onnx", 
 
     if backend not in BACKENDS:
         raise ZooError(f"--backend must be one of {', '.join(BACKENDS)}, got '{backend}'.")
+    if backend == "onnx":
+        published = prepare_published(source, expected=expected)
+        if published is not None:
+            return published
     resolved = resolve_source(source)
     spec = resolved.spec
     if expected is not None and spec.name != expected:
@@ -107,7 +124,51 @@ def prepare(source: str, *, expected: str | None = None, backend: str = "onnx", 
 
         document = zoo_document(onnx_path)
     examples = collect_examples(spec, hook_dict, document, examples_dir, log=log)
-    return Prepared(name=spec.name, source=resolved, hook=hook_dict, document=document, onnx=onnx_path, examples=examples)
+    metrics = resolved.artifact.metrics.get("metrics", {}) if resolved.artifact else {}
+    return Prepared(name=spec.name, source=resolved, hook=hook_dict, document=document, onnx=onnx_path, examples=examples,
+                    metrics=metrics, hub_repo=_hub_repo(resolved.artifact.root) if resolved.artifact else None)
+
+
+def prepare_published(source: str, *, expected: str | None = None) -> Prepared | None:
+    """A Hub model (hf://OWNER/NAME[@REV] or pretrained:MODEL[:PRESET]) served as pushed: its parity-checked
+    ``model.onnx`` with the ``demo.json`` and examples `zoo push --with onnx` uploaded beside it; nothing is
+    exported and PyTorch is not imported. None when SOURCE is not a Hub model or the repo lacks those files
+    (then the caller exports from the weights)."""
+    from zoo import hub, presets
+
+    pretrained = presets.parse_pretrained(source)
+    if pretrained is None and not source.startswith(hub.HUB_SCHEME):
+        return None
+    if pretrained is not None:
+        if expected is not None and pretrained[0] != expected:
+            raise ZooError(f"{source} names the '{pretrained[0]}' model, not '{expected}'; run `zoo demo {pretrained[0]} --pretrained`.")
+        snapshot = Path(presets.resolve_pretrained(*pretrained, files=hub.DEMO_FILES))
+    else:
+        snapshot = hub.download(source, hub.DEMO_FILES)
+    if not (snapshot / hub.DEMO_JSON).is_file() or not (snapshot / "model.onnx").is_file():
+        return None
+    from demos.app import SpaceModel, _absolute
+    from exporters.onnx import zoo_document
+
+    manifest = json.loads((snapshot / hub.DEMO_JSON).read_text(encoding="utf-8"))
+    entry = SpaceModel(**manifest["models"][0])
+    if expected is not None and entry.name != expected:
+        raise ZooError(f"{source} holds a '{entry.name}' model, not '{expected}'; run `zoo demo {entry.name} --source {source}`.")
+    onnx_path = snapshot / entry.onnx
+    metrics_file = snapshot / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")).get("metrics", {}) if metrics_file.is_file() else {}
+    return Prepared(name=entry.name, source=None, hook=entry.hook, document=zoo_document(onnx_path), onnx=onnx_path,
+                    examples=_absolute(entry.examples, snapshot), metrics=metrics, hub_repo=_hub_repo(snapshot))
+
+
+def _hub_repo(folder: Path) -> str | None:
+    """OWNER/NAME of a Hub snapshot folder (its zoo download manifest), else None."""
+    from zoo.hub import MANIFEST
+
+    try:
+        return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["repo_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ensure_onnx(resolved: ResolvedSource, *, log: Any = print) -> Path:
@@ -125,10 +186,19 @@ def ensure_onnx(resolved: ResolvedSource, *, log: Any = print) -> Path:
     weights = resolved.artifact.weights
     digest = sha256(weights)
     name = output_name(resolved.spec.name, "onnx")
-    for folder in (resolved.path, cache_root() / digest[:16]):
-        if _export_matches(folder / name, digest):
-            return folder / name
-    writable = not resolved.origin.startswith("hf://") and os.access(resolved.path, os.W_OK)
+    if resolved.origin.startswith("hf://"):  # the ONNX file `zoo push --with onnx` uploaded, if there is one
+        from zoo import hub
+
+        try:
+            hub.download(resolved.origin, ["model.onnx", "model.onnx.parity.json"])
+        except ZooError:
+            pass
+    for candidate in (resolved.path / "model.onnx", resolved.path / name, cache_root() / digest[:16] / name):
+        if _export_matches(candidate, digest):
+            return candidate
+    from exporters.sources import is_remote
+
+    writable = not is_remote(resolved.origin) and os.access(resolved.path, os.W_OK)
     out = resolved.path if writable else cache_root() / digest[:16]
     log(f"exporting {resolved.spec.name} to ONNX in {out} (parity-checked) ...")
     return export(resolved.origin, "onnx", out).path

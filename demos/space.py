@@ -72,6 +72,21 @@ def write_space(source: str, out: Path, *, expected: str | None = None, title: s
     return out
 
 
+def push_space(folder: Path, repo: str, *, private: bool = False) -> str:
+    """Create the Space repo OWNER/NAME (Gradio SDK) if missing and upload ``folder`` as one commit; returns its URL."""
+    from huggingface_hub import HfApi
+
+    from zoo import hub
+
+    ref = hub.parse_ref(repo)
+    api = HfApi(token=hub._require_token())
+    with hub.hub_errors(ref, pushing=True):
+        url = api.create_repo(ref.repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(repo_id=ref.repo_id, repo_type="space", folder_path=str(folder),
+                          commit_message=f"zoo space: {folder.name}")
+    return str(url)
+
+
 def copy_module(module: str, stage: Path) -> None:
     """Copy a torch-free demos module's source file to the same relative place in the Space."""
     spec = importlib.util.find_spec(module)
@@ -111,10 +126,12 @@ def _major_minor(text: str) -> str:
 
 
 def readme(prepared: Any, title: str) -> str:
-    spec = prepared.source.spec
+    from zoo import registry
+
+    spec = registry.card(prepared.name)  # torch-free: a Space of a Hub model never imports the network
     kind = prepared.hook["kind"]
     emoji = prepared.hook.get("extra", {}).get("emoji") or EMOJI.get(kind, "🧪")
-    metrics = (prepared.source.artifact.metrics.get("metrics", {}) if prepared.source.artifact else {})
+    metrics = prepared.metrics
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float) and not k.endswith(("_trials", "_ci95")))
     from demos.app import builder_module
 
@@ -135,8 +152,10 @@ def readme(prepared: Any, title: str) -> str:
         f"short_description: {json.dumps(short, ensure_ascii=False)}",
         "tags:",
         *[f"  - {t}" for t in ("zoo", "onnx", *spec.tags)],
+        *(["models:", f"  - {prepared.hub_repo}"] if prepared.hub_repo else []),  # the Hub links the Space to its model
         "---",
     ])
+    model_link = f"\n- **Model repo**: [{prepared.hub_repo}](https://huggingface.co/{prepared.hub_repo})" if prepared.hub_repo else ""
     results = f"\n## Results (held-out split)\n\n| metric | value |\n| --- | --- |\n{rows}\n" if rows else ""
     return f"""{header}
 
@@ -146,7 +165,7 @@ def readme(prepared: Any, title: str) -> str:
 
 - **Model**: `{spec.name}` - {spec.summary}
 - **Paper**: {spec.paper}
-- **Runtime**: onnxruntime on CPU (`{spec.name}.onnx`, exported and parity-checked by `zoo export`); no PyTorch needed.
+- **Runtime**: onnxruntime on CPU (`{spec.name}.onnx`, exported and parity-checked by `zoo export`); no PyTorch needed.{model_link}
 - **Preprocessing**: {(prepared.document.get('preprocessing') or {}).get('notes') or 'none'}
 {results}
 ## API

@@ -261,6 +261,8 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
         profiles = collect_profiles(work / "profiles", out_dir / "profiles") if settings.profile else []
         files = {precision: {"name": path.name, "bytes": path.stat().st_size} for precision, path in models.items()}
         rows = add_accuracy(rows)
+        say("task metric of the fp16/int8 files on held-out data")
+        rows = add_task_metrics(rows, src, models)
     rows = order_rows(add_speedups(rows))
     doc = report_document(src, settings, threads, machine, rows, files, input_shapes, command)
     return BenchRun(doc=doc, out=out_dir, profiles=profiles)
@@ -268,7 +270,9 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
 
 def default_out(src: ResolvedSource) -> Path:
     """The run directory for a local PyTorch source (so `zoo push` uploads bench.json), else ./bench-MODEL."""
-    if src.kind == "pytorch" and not src.origin.startswith("hf://"):
+    from exporters.sources import is_remote
+
+    if src.kind == "pytorch" and not is_remote(src.origin):
         return src.path
     return Path.cwd() / f"bench-{src.spec.name}"
 
@@ -595,6 +599,49 @@ def add_accuracy(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["check"] = "compared (int8: judged by the task metric)"
         else:
             row["check"] = "matched" if diff <= tolerance else f"differs: max abs diff {diff:.3g} > atol {tolerance:g}"
+    return rows
+
+
+REDUCED_PRECISIONS = ("fp16", "int8-dynamic", "int8-static")
+
+
+def add_task_metrics(rows: list[dict[str, Any]], src: ResolvedSource, models: dict[str, Path]) -> list[dict[str, Any]]:
+    """Per measured fp16/int8 onnxruntime row: the model's own held-out evaluation (``spec.evaluate``) run
+    through that file on that provider (``task_metric``), beside PyTorch's (``task_metric_torch``, when the
+    source has weights) and the name of the headline metric; int8's ``check`` then says the drop, judged
+    against exporters.parity's DEFAULT_METRIC_TOLERANCE. Evaluated once per (provider, precision)."""
+    from exporters.parity import DEFAULT_METRIC_TOLERANCE
+    from exporters.runtime import onnx_predictor
+
+    groups = sorted({(r["provider"], r["precision"]) for r in rows if r["runtime"] == "onnxruntime"
+                     and r["status"] == "ok" and r["precision"] in REDUCED_PRECISIONS and r["precision"] in models})
+    if not groups:
+        return rows
+    name = src.spec.primary_metric
+    reference = None
+    if src.kind == "pytorch":
+        reference = src.spec.evaluate(src.predictor()).get(name)
+    measured: dict[tuple[str, str], float | str] = {}
+    for provider, precision in groups:
+        try:
+            predict = onnx_predictor(models[precision], [PROVIDERS[provider]])
+            measured[(provider, precision)] = float(src.spec.evaluate(predict)[name])
+        except Exception as exc:  # noqa: BLE001 - reported in the row; the timing rows stand
+            measured[(provider, precision)] = f"evaluation failed: {' '.join(str(exc).split())[:200]}"
+    for row in rows:
+        value = measured.get((row["provider"], row["precision"])) if row["runtime"] == "onnxruntime" and row["status"] == "ok" else None
+        if value is None:
+            continue
+        if isinstance(value, str):
+            row.update(task_metric=None, task_metric_name=name, check=f"{row.get('check', '')}; {value}".lstrip("; "))
+            continue
+        row.update(task_metric=round(value, 6), task_metric_name=name,
+                   task_metric_torch=None if reference is None else round(float(reference), 6))
+        if row["precision"].startswith("int8") and reference is not None and str(row.get("check", "")).startswith("compared"):
+            drop = float(reference) - value
+            verdict = "matched" if drop <= DEFAULT_METRIC_TOLERANCE else "differs"
+            row["check"] = (f"{verdict} (int8: {name} {value:.4f} vs PyTorch {float(reference):.4f}, drop {drop:+.4f}, "
+                            f"tolerance {DEFAULT_METRIC_TOLERANCE:g})")
     return rows
 
 

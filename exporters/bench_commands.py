@@ -28,15 +28,17 @@ def bench_command(
     execution_mode: str = typer.Option("sequential", "--execution-mode", help="onnxruntime execution mode: sequential or parallel."),
     profile: bool = typer.Option(False, "--profile", help="Also profile each configuration (onnxruntime profiler, torch.profiler) into OUT/profiles; timings are taken without profiling."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the run directory for a run source, else ./bench-MODEL)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Use the model's published weights (SOURCE is then the model name; sha256-verified download)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Use this published preset's weights (implies --pretrained; see `zoo info MODEL`)."),
 ) -> None:
     """Latency, throughput, first-call time and memory on onnxruntime (CPU/CUDA/TensorRT) against PyTorch.
 
     Writes bench.json, bench.csv, bench.md (model-card table) and bench.png into OUT."""
     from exporters.bench import make_settings, run_bench
     from exporters.bench_report import rich_report, write_outputs
-    from zoo.runs import default_source
+    from zoo.runs import choose_source
 
-    source = default_source(source, "bench", log=console.print)
+    source = choose_source(source, "bench", pretrained=pretrained, preset=preset, log=console.print)
 
     settings = make_settings(providers=providers, batch_sizes=batch_sizes, threads=threads, warmup=warmup, iters=iters,
                              seconds=seconds, compare_torch=compare_torch, torch_compile=torch_compile, fp16=fp16,

@@ -24,7 +24,7 @@ CSV_COLUMNS = (
     "latency_p75_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms", "throughput_per_s",
     "speedup_vs_torch_eager", "first_call_ms", "session_create_ms", "first_run_ms", "peak_rss_mb", "base_rss_mb",
     "rss_increase_mb", "device_memory_mb", "h2d_ms", "d2h_ms", "intra_op_threads", "inter_op_threads", "omp_num_threads",
-    "optimization", "execution_mode", "max_abs_diff", "check",
+    "optimization", "execution_mode", "max_abs_diff", "check", "task_metric_name", "task_metric", "task_metric_torch",
 )
 
 
@@ -56,6 +56,7 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "speed-up vs torch": significant(row.get("speedup_vs_torch_eager")) if ok else None,
             "peak RSS MB": significant(row.get("peak_rss_mb")) if ok else None,
             "max abs diff vs torch": row.get("max_abs_diff") if ok else None,
+            "task metric": row.get("task_metric") if ok else None,
             "status": ok_status(row) if ok else f"{row['status']}: {row['reason']}",
         })
     return summary
@@ -70,6 +71,15 @@ def ok_status(row: dict[str, Any]) -> str:
 def diff_cell(row: dict[str, Any]) -> str:
     value = row.get("max_abs_diff")
     return "—" if value is None else f"{value:.3g}"
+
+
+def metric_cell(row: dict[str, Any]) -> str:
+    """'0.412 (0.418)': the headline metric through this file and precision, and PyTorch's; '' when not evaluated."""
+    value = row.get("task_metric")
+    if value is None:
+        return ""
+    torch_value = row.get("task_metric_torch")
+    return f"{value:.4g}" + (f" ({torch_value:.4g})" if torch_value is not None else "")
 
 
 def significant(value: float | None, digits: int = 3) -> float | None:
@@ -191,13 +201,13 @@ def rich_report(doc: dict[str, Any], width: int = FULL_WIDTH) -> list[Any]:
                   box=box.HEAVY_HEAD if full else box.SIMPLE_HEAD)
     for column in ("runtime", "provider", "precision"):
         table.add_column(column, no_wrap=True)
-    for column in ["batch", *columns, "max |Δ| vs torch", "status"]:
+    for column in ["batch", *columns, "max |Δ| vs torch", "task metric (torch)", "status"]:
         table.add_column(column, justify="left" if column == "status" else "right", overflow="fold")
     for row in rows:
         if row["status"] == "ok":
-            cells = [figures(row)[c] for c in columns] + [diff_cell(row), ok_status(row)]
+            cells = [figures(row)[c] for c in columns] + [diff_cell(row), metric_cell(row) or "—", ok_status(row)]
         else:
-            cells = ["—"] * (len(columns) + 1) + [f"{row['status']} ({notes[row['status'] + ': ' + row['reason']]})"]
+            cells = ["—"] * (len(columns) + 2) + [f"{row['status']} ({notes[row['status'] + ': ' + row['reason']]})"]
         table.add_row(*(escape(cell) for cell in names(row) + cells), style=None if row["status"] == "ok" else "dim")
     settings = doc["settings"]
     lines = [f"({number}) {text}" for text, number in notes.items()]
@@ -216,13 +226,13 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("command"):
         notes.append(f"- command: `{doc['command']}`")
     lines = [f"### {doc['model']}: onnxruntime vs PyTorch", "", *notes, "",
-             "| runtime | provider | precision | batch | " + " | ".join(FIGURE_COLUMNS) + " | max abs diff vs torch | check |",
-             "| --- | --- | --- | ---: |" + " ---: |" * len(FIGURE_COLUMNS) + " ---: | --- |"]
+             "| runtime | provider | precision | batch | " + " | ".join(FIGURE_COLUMNS) + " | max abs diff vs torch | check | task metric (PyTorch) |",
+             "| --- | --- | --- | ---: |" + " ---: |" * len(FIGURE_COLUMNS) + " ---: | --- | ---: |"]
     for row in doc["results"]:
         if row["status"] == "ok":
             shown = figures(row)
             lines.append("| " + " | ".join(names(row) + [shown[c] for c in FIGURE_COLUMNS]
-                                           + [diff_cell(row), row.get("check") or ""]) + " |")
+                                           + [diff_cell(row), row.get("check") or "", metric_cell(row)]) + " |")
     unmeasured: dict[tuple[str, str, str], list[str]] = {}  # (runtime / provider, batch, reason) -> precisions
     for row in doc["results"]:
         if row["status"] != "ok":

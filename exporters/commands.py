@@ -29,6 +29,8 @@ def export_command(
     max_batch_size: int = typer.Option(32, "--max-batch-size", help="--to triton: max_batch_size of config.pbtxt (dynamic batching)."),
     instances: int = typer.Option(1, "--instances", help="--to triton: model instances (instance_group count)."),
     instance_kind: str = typer.Option("KIND_AUTO", "--instance-kind", help="--to triton: KIND_AUTO, KIND_CPU or KIND_GPU."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Use the model's published weights (SOURCE is then the model name; sha256-verified download)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Use this published preset's weights (implies --pretrained; see `zoo info MODEL`)."),
 ) -> None:
     """Export trained PyTorch weights to ONNX / Keras 3 / TorchScript, parity-checked on real held-out data.
 
@@ -36,14 +38,14 @@ def export_command(
     exports (an encoder, a decoder); fails with no file if any graph's parity is out of tolerance."""
     from exporters.export import export
     from exporters.parity import check_rows
-    from zoo.runs import default_source
+    from zoo.runs import choose_source
 
     from zoo.errors import ZooError
 
     if target_dir is not None and out is not None and target_dir != out:
         raise ZooError(f"two output folders given ({target_dir} and --out {out}); pass one.")
     out = out or target_dir
-    source = default_source(source, "export", log=console.print)
+    source = choose_source(source, "export", pretrained=pretrained, preset=preset, log=console.print)
     if to.lower().strip() == "triton":
         from exporters.triton import write_repository
 

@@ -80,7 +80,9 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     the run directory (the current directory for hf:// sources). Raises ZooError on bad input and
     ParityError when a graph is not within tolerance; in both cases nothing is written.
     """
-    from exporters.sources import resolve_source
+    from exporters.sources import is_remote, resolve_source
+    from zoo import graphs as zgraphs
+    from zoo.runtime import torch_predictor
 
     to = _check_target(to, TARGETS, "zoo export")
     if quantize is not None and quantize not in ("dynamic", "static"):
@@ -93,11 +95,8 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     if src.kind != "pytorch":
         raise ZooError(f"{source} is already a {src.kind} file; `zoo export` starts from PyTorch weights "
                        f"(a run directory, model.safetensors or hf://); use `zoo convert {source} --to ...`.")
-    from zoo import graphs as zgraphs
-    from zoo.runtime import torch_predictor
-
     assert src.artifact is not None
-    out = Path(out_dir) if out_dir is not None else (Path.cwd() if str(source).startswith("hf://") else src.path)
+    out = Path(out_dir) if out_dir is not None else (Path.cwd() if is_remote(str(source)) else src.path)
     graphs = zgraphs.graph_specs(src.spec)
     if to == "torchscript" or fp16 or quantize:
         graphs = graphs[:1]
@@ -112,12 +111,12 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
             name = (output_name(src.spec.name, to, fp16=fp16, quantize=quantize) if index == 0  # type: ignore[arg-type]
                     else zgraphs.file_name(src.spec.name, graph, index, ".onnx" if to == "onnx" else ".keras"))
             if to == "onnx":
-                staged, report = _stage_onnx(spec, module, stage, reference, source_info, name, opset=opset,
+                staged, report = _stage_onnx(src, spec, module, stage, reference, source_info, name, opset=opset,
                                              dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
                                              metric_tolerance=metric_tolerance, rows=rows,
                                              calibration_rows=calibration_rows, optimize=optimize)
             elif to == "keras":
-                staged, report = _stage_keras(spec, module, stage, reference, source_info, name, opset=opset,
+                staged, report = _stage_keras(src, spec, module, stage, reference, source_info, name, opset=opset,
                                               dynamic_batch=dynamic_batch, atol=atol, rows=rows, optimize=optimize)
             else:
                 staged, report = _stage_torchscript(spec, module, stage, reference, source_info, name, atol=atol, rows=rows)
@@ -223,16 +222,42 @@ def _graph_reference(ref: ResolvedSource, graph_name: str | None) -> tuple[ZooMo
 
 # -- the staged conversions ---------------------------------------------------------------------------
 
-def _stage_onnx(spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
+_GRAPHS: dict[tuple[Any, ...], Any] = {}  # recent torch.onnx exports, by weights + config + graph + options
+
+
+def _graph(src: ResolvedSource, spec: ZooModel, module: nn.Module, *, opset: int | None, dynamic_batch: bool,
+           optimize: bool) -> Any:
+    """``build_onnx`` of one graph of the source's network, reused (as a copy) when the same weights, config,
+    graph and options are exported again in this process: `zoo push --with onnx,keras,fp16,int8` traces
+    each graph once."""
+    import onnx
+
+    from exporters.onnx import build_onnx
+    from exporters.parity import sha256
+
+    assert src.artifact is not None
+    key = (sha256(src.artifact.weights), json.dumps(src.spec.config.to_dict(), sort_keys=True, default=str),
+           getattr(spec, "graph_name", None), opset, dynamic_batch, optimize)
+    if key not in _GRAPHS:
+        if len(_GRAPHS) >= 4:
+            _GRAPHS.clear()  # a few graphs at a time: models can be large
+        _GRAPHS[key] = build_onnx(spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(_GRAPHS[key])
+    return copy
+
+
+def _stage_onnx(src: ResolvedSource, spec: ZooModel, module: nn.Module, stage: Path, reference: Predict,
+                source_info: dict[str, Any], name: str, *,
                 opset: int | None, dynamic_batch: bool, fp16: bool, quantize: str | None, atol: float | None,
                 metric_tolerance: float | None, rows: int, calibration_rows: int,
                 optimize: bool) -> tuple[Path, dict[str, Any]]:
     from exporters import quantize as q
-    from exporters.onnx import build_onnx, set_metadata, write_onnx, zoo_metadata
+    from exporters.onnx import set_metadata, write_onnx, zoo_metadata
     from exporters.parity import check_parity
     from exporters.runtime import onnx_predictor
 
-    proto = build_onnx(spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    proto = _graph(src, spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
     fp32 = write_onnx(set_metadata(proto, zoo_metadata(spec)), stage / f"{name}.fp32.onnx")
     target: dict[str, Any] = {"file": name, "format": "onnx", "runtime": _ort_runtime(), "dynamic_batch": dynamic_batch,
                               "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))}
@@ -258,12 +283,10 @@ def _stage_onnx(spec: ZooModel, module: nn.Module, stage: Path, reference: Predi
     return _with_parity_metadata(staged, report), report
 
 
-def _stage_keras(spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any],
+def _stage_keras(src: ResolvedSource, spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any],
                  name: str, *, opset: int | None, dynamic_batch: bool, atol: float | None, rows: int,
                  optimize: bool) -> tuple[Path, dict[str, Any]]:
-    from exporters.onnx import build_onnx
-
-    proto = build_onnx(spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    proto = _graph(src, spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
     return _keras_from_onnx(spec, proto, stage, reference, source_info, name, atol=atol, rows=rows)
 
 
@@ -369,8 +392,10 @@ def describe_source(src: ResolvedSource) -> dict[str, Any]:
     """Where the reference came from, precisely enough for `zoo verify` to find and check it again."""
     from exporters.parity import sha256
 
+    from exporters.sources import is_remote
+
     origin = src.origin or str(src.path)
-    path = origin if origin.startswith("hf://") else str(Path(origin).expanduser().resolve())
+    path = origin if is_remote(origin) else str(Path(origin).expanduser().resolve())
     info: dict[str, Any] = {"path": path, "format": src.kind}
     weights = src.artifact.weights if src.artifact is not None else src.path
     info["sha256"] = sha256(weights)

@@ -58,7 +58,10 @@ def resolve_source(source: str | Path) -> ResolvedSource:
     file's ``zoo`` metadata; for a ``.keras`` file from its ``<file>.parity.json`` sidecar. Either
     falls back to a ``config.json`` beside the file (a Hub snapshot or run directory).
     """
-    text = str(source)
+    from zoo.presets import expand_source
+
+    original = str(source)
+    text = expand_source(original)
     path = Path(text).expanduser()
     if not text.startswith("hf://") and path.suffix in (".onnx", ".keras"):
         if not path.is_file():
@@ -68,7 +71,12 @@ def resolve_source(source: str | Path) -> ResolvedSource:
     from zoo import artifacts
 
     art = artifacts.load(text)
-    return ResolvedSource(spec=art.spec, kind="pytorch", path=art.root, artifact=art, origin=text)
+    return ResolvedSource(spec=art.spec, kind="pytorch", path=art.root, artifact=art, origin=original)
+
+
+def is_remote(source: str) -> bool:
+    """True for Hub sources (hf://, pretrained:), whose files live read-only in the Hugging Face cache."""
+    return str(source).startswith(("hf://", "pretrained:"))
 
 
 def spec_of_file(path: Path) -> ZooModel:

@@ -110,6 +110,7 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
+    sdk: str | None = None  # Spaces only: gradio, docker, static
     branches: dict[str, str] = field(default_factory=dict)  # branch -> commit oid
     commits: dict[str, Commit] = field(default_factory=dict)
 
@@ -201,6 +202,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}  # token -> user name
         self.repos: dict[str, Repo] = {}
+        self.spaces: dict[str, Repo] = {}  # Space repos (POST /api/repos/create with type "space")
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.unhandled: list[tuple[str, str]] = []  # requests no route answered (a test should keep this empty)
         self.lock = threading.RLock()
@@ -235,14 +237,18 @@ class FakeHub:
     def add_user(self, name: str, token: str) -> None:
         self.tokens[token] = name
 
-    def create_repo(self, repo_id: str, private: bool = False) -> Repo:
+    def create_repo(self, repo_id: str, private: bool = False, *, kind: str = "models", sdk: str | None = None) -> Repo:
         with self.lock:
-            repo = Repo(repo_id, private)
+            repo = Repo(repo_id, private, sdk)
             initial = self._new_commit(None, "initial commit", {".gitattributes": StoredFile(GITATTRIBUTES, lfs=False)})
             repo.commits[initial.oid] = initial
             repo.branches["main"] = initial.oid
-            self.repos[repo_id] = repo
+            self.store(kind)[repo_id] = repo
             return repo
+
+    def store(self, kind: str) -> dict[str, Repo]:
+        """The repos of one kind: "models" or "spaces" (as in the /api/<kind>/... routes)."""
+        return self.spaces if kind == "spaces" else self.repos
 
     def commit_files(self, repo_id: str, files: dict[str, bytes], *, branch: str = "main", summary: str = "seed") -> str:
         """Commit ``files`` to ``branch`` directly (test set-up); returns the commit oid."""
@@ -291,16 +297,16 @@ class FakeHub:
             return None
         return self.tokens.get(authorization[len("Bearer "):])
 
-    def readable_repo(self, repo_id: str, user: str | None) -> Repo:
-        repo = self.repos.get(repo_id)
+    def readable_repo(self, repo_id: str, user: str | None, kind: str = "models") -> Repo:
+        repo = self.store(kind).get(repo_id)
         if repo is None or (repo.private and user != repo_id.split("/")[0]):
             raise HubError(404 if user else 401, "Repository not found", "RepoNotFound")
         return repo
 
-    def writable_repo(self, repo_id: str, user: str | None) -> Repo:
+    def writable_repo(self, repo_id: str, user: str | None, kind: str = "models") -> Repo:
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
-        repo = self.readable_repo(repo_id, user)
+        repo = self.readable_repo(repo_id, user, kind)
         if repo_id.split("/")[0] != user:
             raise HubError(403, f"You don't have the rights to write to {repo_id}")
         return repo
@@ -376,19 +382,24 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
         payload = json.loads(body or b"{}")
-        if payload.get("type", "model") != "model":
-            raise HubError(400, "the fake Hub only hosts model repos")
+        repo_type = payload.get("type", "model")
+        if repo_type not in ("model", "space"):
+            raise HubError(400, "the fake Hub hosts model and Space repos only")
+        if repo_type == "space" and payload.get("sdk") not in ("gradio", "docker", "static"):
+            raise HubError(400, "Invalid sdk: a Space needs sdk gradio, docker or static")
+        kind = repo_type + "s"
         owner = payload.get("organization") or user
         repo_id = f"{owner}/{payload['name']}"
         if owner != user:
-            raise HubError(403, f"You don't have the rights to create a model under the namespace {owner!r}")
-        if repo_id in self.state.repos:
-            raise HubError(409, "You already created this model repo", body={"url": f"{self.state.url}/{repo_id}"})
-        self.state.create_repo(repo_id, private=payload.get("visibility") == "private")
-        self._send_json({"url": f"{self.state.url}/{repo_id}", "name": repo_id, "id": repo_id})
+            raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace {owner!r}")
+        url = f"{self.state.url}/{'spaces/' if repo_type == 'space' else ''}{repo_id}"
+        if repo_id in self.state.store(kind):
+            raise HubError(409, f"You already created this {repo_type} repo", body={"url": url})
+        self.state.create_repo(repo_id, private=payload.get("visibility") == "private", kind=kind, sdk=payload.get("sdk"))
+        self._send_json({"url": url, "name": repo_id, "id": repo_id})
 
     def create_branch(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.writable_repo(m["repo"], user)
+        repo = self.state.writable_repo(m["repo"], user, _kind(m))
         branch = unquote(m["branch"])
         if branch in repo.branches:
             raise HubError(409, f"Reference already exists: refs/heads/{branch}")
@@ -397,7 +408,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send_json({})
 
     def preupload(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.writable_repo(m["repo"], user)
+        repo = self.state.writable_repo(m["repo"], user, _kind(m))
         head = self.state.resolve(repo, m["rev"])
         files = json.loads(body)["files"]
         answer = []
@@ -408,7 +419,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send_json({"files": answer, "commitOid": head.oid})
 
     def commit(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.writable_repo(m["repo"], user)
+        repo = self.state.writable_repo(m["repo"], user, _kind(m))
         branch = unquote(m["rev"])
         if branch not in repo.branches:
             raise HubError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
@@ -441,7 +452,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                          "hookOutput": "", "pullRequestUrl": None})
 
     def model_info(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.readable_repo(m["repo"], user)
+        repo = self.state.readable_repo(m["repo"], user, _kind(m))
         commit = self.state.resolve(repo, m["rev"] or "main")
         with_blobs = query.get("blobs", ["false"])[0].lower() in ("1", "true")
         siblings = []
@@ -464,7 +475,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         })
 
     def tree(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.readable_repo(m["repo"], user)
+        repo = self.state.readable_repo(m["repo"], user, _kind(m))
         commit = self.state.resolve(repo, m["rev"])
         base = unquote(m["path"] or "").strip("/")
         recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
@@ -488,7 +499,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send_json(list(entries.values()))
 
     def resolve_file(self, m: re.Match, query: dict, body: bytes, user: str | None, method: str) -> None:
-        repo = self.state.readable_repo(m["repo"], user)
+        repo = self.state.readable_repo(m["repo"], user, _kind(m))
         commit = self.state.resolve(repo, m["rev"])
         path = unquote(m["path"])
         f = commit.files.get(path)
@@ -515,16 +526,24 @@ def _front_matter(text: str) -> dict[str, Any] | None:
 
 
 REPO = r"(?P<repo>[\w.\-]+/[\w.\-]+)"
+KIND = r"(?P<kind>models|spaces)"
+
+
+def _kind(m: re.Match) -> str:
+    return m.groupdict().get("kind") or "models"
+
+
 ROUTES = [
     ("GET", r"/api/whoami-v2", HubRequestHandler.whoami),
     ("POST", r"/api/repos/create", HubRequestHandler.create_repo),
     ("POST", r"/api/validate-yaml", HubRequestHandler.validate_yaml),
-    ("POST", rf"/api/models/{REPO}/branch/(?P<branch>[^/]+)", HubRequestHandler.create_branch),
-    ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", HubRequestHandler.preupload),
-    ("POST", rf"/api/models/{REPO}/commit/(?P<rev>[^/]+)", HubRequestHandler.commit),
-    ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", HubRequestHandler.tree),
-    ("GET", rf"/api/models/{REPO}(?:/revision/(?P<rev>[^/]+))?", HubRequestHandler.model_info),
+    ("POST", rf"/api/{KIND}/{REPO}/branch/(?P<branch>[^/]+)", HubRequestHandler.create_branch),
+    ("POST", rf"/api/{KIND}/{REPO}/preupload/(?P<rev>[^/]+)", HubRequestHandler.preupload),
+    ("POST", rf"/api/{KIND}/{REPO}/commit/(?P<rev>[^/]+)", HubRequestHandler.commit),
+    ("GET", rf"/api/{KIND}/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", HubRequestHandler.tree),
+    ("GET", rf"/api/{KIND}/{REPO}(?:/revision/(?P<rev>[^/]+))?", HubRequestHandler.model_info),
     ("GET|HEAD", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", HubRequestHandler.resolve_file),
+    ("GET|HEAD", rf"/(?P<kind>spaces)/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", HubRequestHandler.resolve_file),
 ]
 
 

@@ -194,6 +194,7 @@ def test_onnx_file_without_weights(static_onnx: Path, tmp_path: Path, monkeypatc
 
 def test_every_measured_row_says_whether_its_outputs_are_right(benched: tuple[Path, dict[str, Any], str]) -> None:
     run, doc, stdout = benched
+    recorded = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["metrics"]
     rows = ok_rows(doc)
     assert rows and all("outputs_file" not in r for r in rows)
     for row in rows:
@@ -201,12 +202,16 @@ def test_every_measured_row_says_whether_its_outputs_are_right(benched: tuple[Pa
             assert row["check"] == "reference" and row["max_abs_diff"] == 0.0, row
         elif row["precision"] == "fp32":
             assert row["check"] == "matched" and 0.0 <= row["max_abs_diff"] <= 1e-4, row
-        else:  # int8: a real, non-zero difference to PyTorch, judged by the task metric
+        else:  # int8: a real, non-zero difference to PyTorch, judged by the task metric on held-out data
             assert row["max_abs_diff"] is not None and row["max_abs_diff"] > 0, row
-            assert row["check"].startswith("compared"), row
-    assert "max |Δ| vs torch" in stdout and "ok, matched" in stdout
+            assert row["task_metric_name"] == "test/20way_acc" and 0.0 <= row["task_metric"] <= 1.0, row
+            assert row["task_metric_torch"] == pytest.approx(recorded["test/20way_acc"]), row
+            drop = row["task_metric_torch"] - row["task_metric"]
+            assert row["check"].startswith("matched (int8:" if drop <= 0.01 else "differs (int8:"), row
+            assert f"drop {drop:+.4f}" in row["check"], row
+    assert "max |Δ| vs torch" in stdout and "ok, matched" in stdout and "task metric (torch)" in stdout
     md = (run / "bench.md").read_text(encoding="utf-8")
-    assert "| max abs diff vs torch | check |" in md and "| matched |" in md
+    assert "| max abs diff vs torch | check | task metric (PyTorch) |" in md and "| matched |" in md
 
 
 def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> None:

@@ -80,20 +80,17 @@ class Artifact:
         return self.spec.name
 
     def predict(self, inputs: Any) -> list[Any]:
-        """Run the model on a batch: a dict input name -> array, or one array for a single-input model.
-        Inputs are the model's tensors (see `zoo info MODEL`); returns the outputs as numpy arrays."""
+        """Run the model on raw inputs or tensors; returns the outputs as numpy arrays (batch first).
+
+        ``inputs``: a dict input name -> value, or one value for a single-input model. A value is the model's
+        tensor (see `zoo info MODEL`), or raw data preprocessed as the demo does it (:mod:`zoo.preprocess`):
+        PIL images, image file paths or 8-bit numpy images (one or a list) for image models; rows (lists,
+        dicts, a 2-D array, a DataFrame or a CSV path) for tabular models."""
         import numpy as np
 
-        specs = self.spec.inputs()
-        if not isinstance(inputs, dict):
-            if len(specs) != 1:
-                raise ZooError(f"{self.name} takes {len(specs)} inputs ({', '.join(t.name for t in specs)}); pass a dict.")
-            inputs = {specs[0].name: inputs}
-        missing = [t.name for t in specs if t.name not in inputs]
-        if missing:
-            raise ZooError(f"{self.name}.predict() needs input(s) {missing}; got {sorted(inputs)}.")
-        feeds = {t.name: np.asarray(inputs[t.name], dtype=t.dtype) for t in specs}
-        return [np.asarray(o) for o in self.predictor()(feeds)]
+        from zoo.preprocess import to_feeds
+
+        return [np.asarray(o) for o in self.predictor()(to_feeds(self.spec, inputs))]
 
     def export(self, to: str = "onnx", out_dir: str | Path | None = None, **options: Any) -> Path:
         """Export (parity-checked) like `zoo export`; returns the written file."""
@@ -153,10 +150,12 @@ def _read_portable_config(root: Path) -> tuple[str, dict[str, Any]]:
 
 
 def load(source: str | Path) -> Artifact:
-    """Resolve SOURCE (run dir, model.safetensors, or hf://OWNER/NAME[@REV]) to a validated Artifact."""
+    """Resolve SOURCE (run dir, model.safetensors, hf://OWNER/NAME[@REV] or pretrained:MODEL[:PRESET]) to a
+    validated Artifact."""
     from zoo import registry
+    from zoo.presets import expand_source
 
-    text = str(source)
+    text = expand_source(str(source))
     if text.startswith("hf://"):
         from zoo import hub
 

@@ -69,8 +69,9 @@ def card_data(art: Artifact, ctx: CardContext) -> ModelCardData:
     tags += [fmt for fmt in ("onnx", "keras") if f"model.{fmt}" in ctx.files]
     parent = base_model(art)
     extra: dict[str, Any] = {"base_model_relation": "finetune"} if parent else {}
+    metrics = sorted({metric_type(key) for key in doc.get("metrics", {}) if not key.endswith(("_trials", "_ci95"))})
     return ModelCardData(library_name=LIBRARY_NAME, license=ctx.license, pipeline_tag=spec.pipeline_tag, tags=tags,
-                         base_model=parent, model_name=ctx.repo_id.split("/")[-1], eval_results=results or None, **extra)
+                         datasets=[data_name], metrics=metrics or None, base_model=parent, model_name=ctx.repo_id.split("/")[-1], eval_results=results or None, **extra)
 
 
 def render(art: Artifact, ctx: CardContext) -> str:
@@ -210,6 +211,12 @@ def _files(ctx: CardContext) -> str:
 def _describe_other(name: str) -> str:
     if name.endswith(".parity.json"):
         return "parity report of the export"
+    if name.startswith("onnx/"):
+        return "ONNX export, " + ("float16" if "fp16" in name else "int8 (static, calibrated)" if "int8" in name else "float32")
+    if name == "demo.json":
+        return "demo description (UI kind, examples) for `zoo demo` / `zoo space` without PyTorch"
+    if name.startswith("examples/"):
+        return "demo example input"
     if name.endswith(".png"):
         return "figure"
     return ""

@@ -49,7 +49,7 @@ class TrainConfig(BaseModel):
     num_nodes: int = Field(1, ge=1, description="Nodes for multi-node training (with torchrun).", json_schema_extra=HARDWARE)
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.", json_schema_extra=HARDWARE)
     checkpoint_every: int = Field(50, ge=0, description="Also save a resumable checkpoint every N optimiser steps (0: only at epoch ends).")
-    init_from: str | None = Field(None, description="Start from these weights: a run directory, a model.safetensors or hf://OWNER/NAME[@REV].")
+    init_from: str | None = Field(None, description="Start from these weights: a run directory, a model.safetensors, hf://OWNER/NAME[@REV] or pretrained:MODEL[:PRESET] (published weights, sha256-verified).")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -79,7 +79,7 @@ class TrainConfig(BaseModel):
                 continue
             if name == "data" and isinstance(value, str) and is_local_data(value):
                 value = value.split(":", 1)[0] if ":" in value else "csv"
-            if name == "init_from" and isinstance(value, str) and not value.startswith("hf://"):
+            if name == "init_from" and isinstance(value, str) and not value.startswith(("hf://", "pretrained:")):
                 value = None
             out[name] = value
         return out

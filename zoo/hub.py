@@ -41,13 +41,22 @@ MANIFEST = ".zoo-manifest.json"
 MANIFEST_FORMAT = 1
 CONFIG_JSON = "config.json"
 WEIGHTS = "model.safetensors"
-EXPORT_FORMATS = ("onnx", "keras")
+EXPORT_FORMATS = ("onnx", "keras", "fp16", "int8")  # fp16/int8: ONNX variants under onnx/ (community layout)
+# Where each --with format lands in the repo, and the exporters.export options that make it.
+FORMAT_FILES = {"onnx": "model.onnx", "keras": "model.keras", "fp16": "onnx/model_fp16.onnx", "int8": "onnx/model_int8.onnx"}
+FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"onnx": {"to": "onnx"}, "keras": {"to": "keras"},
+                                             "fp16": {"to": "onnx", "fp16": True}, "int8": {"to": "onnx", "quantize": "static"}}
+DEMO_JSON = "demo.json"  # the demo's description (zoo.demos Space manifest): served with model.onnx, torch-free
 
 # What `zoo.load("hf://...")` needs; `zoo pull` fetches every downloadable file by default.
 LOAD_FILES = (CONFIG_JSON, "config.yaml", WEIGHTS, "metrics.json")
 # Top-level files zoo may download. Everything else (pickles: *.bin *.pt *.ckpt *.pkl; code: *.py) never is.
 DOWNLOADABLE = (CONFIG_JSON, "config.yaml", "metrics.json", "bench.json", "splits.json", "*.parity.json", "README.md",
-                "*.png", WEIGHTS, "*.onnx", "*.keras")
+                "*.png", WEIGHTS, "*.onnx", "*.keras", DEMO_JSON)
+# Files in folders zoo may download: ONNX variants and the demo's example inputs.
+NESTED_DOWNLOADABLE = ("onnx/*.onnx", "onnx/*.onnx.parity.json", "examples/*.png")
+# What a torch-free demo or Space of a Hub model downloads: the pushed, parity-checked ONNX file and its demo.
+DEMO_FILES = (CONFIG_JSON, "metrics.json", "model.onnx", "model.onnx.parity.json", DEMO_JSON, "examples/*")
 # Files of a run directory that a push uploads (exports and the card are added by the push itself).
 RUN_FILES = ("config.yaml", "metrics.json", "splits.json", "bench.json")
 
@@ -74,6 +83,7 @@ class PushResult:
     commit: str
     url: str
     files: list[str]
+    sha256: dict[str, str]  # every pushed file -> its sha256 (what a release records in the presets file)
 
 
 def parse_ref(text: str) -> HubRef:
@@ -118,7 +128,10 @@ def download(source: str, files: Sequence[str] | None = None, *, force_download:
 
 
 def is_downloadable(name: str) -> bool:
-    return "/" not in name and any(fnmatch.fnmatchcase(name, pattern) for pattern in DOWNLOADABLE)
+    if "/" not in name:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in DOWNLOADABLE)
+    parts = name.split("/")
+    return ".." not in parts and "" not in parts and any(fnmatch.fnmatchcase(name, p) for p in NESTED_DOWNLOADABLE)
 
 
 def _reject_unsafe(files: Sequence[str] | None) -> None:
@@ -150,10 +163,11 @@ def _snapshot_download(ref: HubRef, revision: str, patterns: list[str], force_do
 def _validate_config(ref: HubRef, snapshot: Path) -> None:
     from zoo import registry
     from zoo.artifacts import read_config
+    from zoo.config import load_config
 
     try:
         name, fields = read_config(snapshot)
-        registry.create(name, fields)
+        load_config(registry.config_class(name), overrides=fields, source=f"the config of {ref}")  # torch-free
     except ZooError as exc:
         raise ZooError(f"{ref} holds no usable zoo config, so no weight was downloaded: {exc}", exit_code=exc.exit_code) from None
 
@@ -267,7 +281,8 @@ def push(source: str, repo: str, *, private: bool = False, revision: str | None 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
         files = _stage(art, source, formats, published_as, license, Path(tmp))
         commit = _commit(api, published_as, branch, files, private=private, message=commit_message or _default_message(art))
-    return PushResult(ref.repo_id, branch, commit.oid, commit.commit_url, sorted(files))
+        hashes = {name: sha256_of(path) for name, path in sorted(files.items())}
+    return PushResult(ref.repo_id, branch, commit.oid, commit.commit_url, sorted(files), hashes)
 
 
 def _stage(art: Artifact, source: str, formats: list[str], published_as: HubRef, license: str, staging: Path) -> dict[str, Path]:
@@ -277,9 +292,12 @@ def _stage(art: Artifact, source: str, formats: list[str], published_as: HubRef,
     files = _run_files(art, staging)
     parity: dict[str, dict[str, Any]] = {}
     for fmt in formats:
-        files[f"model.{fmt}"], report = _export(source, fmt, staging / "exports")
-        parity[fmt] = _published_report(report, f"model.{fmt}", published_as)
-        files[f"model.{fmt}.parity.json"] = zio.write_json(staging / f"model.{fmt}.parity.json", parity[fmt])
+        name = FORMAT_FILES[fmt]
+        files[name], report = _export(source, fmt, staging / "exports" / fmt)
+        parity[fmt] = _published_report(report, name, published_as)
+        files[f"{name}.parity.json"] = zio.write_json(staging / f"{name}.parity.json", parity[fmt])
+    if "onnx" in formats:
+        files.update(_demo_files(art, files["model.onnx"], staging / "demo"))
     bench = json.loads(files["bench.json"].read_text(encoding="utf-8")) if "bench.json" in files else None
     context = card.CardContext(published_as.repo_id, files={*files, "README.md"}, revision=published_as.revision,
                                license=license, bench=bench, parity=parity)
@@ -321,7 +339,7 @@ def parse_formats(formats: Sequence[str] | str | None) -> list[str]:
     chosen = [f.strip().lower() for f in items if f.strip()]
     unknown = [f for f in chosen if f not in EXPORT_FORMATS]
     if unknown:
-        raise ZooError(f"unknown export format '{unknown[0]}' in --with; choose from {', '.join(EXPORT_FORMATS)} (e.g. --with onnx,keras).")
+        raise ZooError(f"unknown export format '{unknown[0]}' in --with; choose from {', '.join(EXPORT_FORMATS)} (e.g. --with onnx,keras,fp16,int8).")
     return list(dict.fromkeys(chosen))
 
 
@@ -354,8 +372,33 @@ def _export(source: str, fmt: str, out_dir: Path) -> tuple[Path, dict[str, Any]]
     except ImportError as exc:
         raise ZooError(f"--with {fmt} needs zoo's exporters (exporters.export), which cannot be imported ({exc}); "
                        "push without --with or install the full project.") from None
-    result = export(source, to=fmt, out_dir=out_dir)
+    result = export(source, out_dir=out_dir, **FORMAT_OPTIONS[fmt])
     return Path(result.path), dict(result.parity or {})
+
+
+def _demo_files(art: Artifact, onnx_file: Path, staging: Path) -> dict[str, Path]:
+    """demo.json (the demo's UI kind, title and examples, in the Space manifest format, serving model.onnx)
+    and its example files under examples/, so `zoo demo`/`zoo space` of the repo need no PyTorch."""
+    from dataclasses import asdict
+
+    from demos.app import SPACE_MANIFEST
+    from demos.prepare import collect_examples
+    from demos.space import copy_examples
+    from exporters.onnx import zoo_document
+
+    hook = art.spec.demo()
+    if hook is None:
+        return {}
+    hook_dict = asdict(hook)
+    examples = collect_examples(art.spec, hook_dict, zoo_document(onnx_file), staging / "generated", log=lambda _: None)
+    repo_files = staging / "repo"
+    repo_files.mkdir(parents=True, exist_ok=True)
+    examples = copy_examples(examples, repo_files / "examples", repo_files)
+    manifest = {"title": hook.title or art.spec.name,
+                "models": [{"name": art.spec.name, "onnx": "model.onnx", "hook": hook_dict, "examples": examples}]}
+    files = {DEMO_JSON: zio.write_json(staging / SPACE_MANIFEST, manifest)}
+    files.update({p.relative_to(repo_files).as_posix(): p for p in sorted(repo_files.rglob("*")) if p.is_file()})
+    return files
 
 
 def _published_report(report: dict[str, Any], name: str, ref: HubRef) -> dict[str, Any]:

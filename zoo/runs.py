@@ -37,3 +37,20 @@ def default_source(source: str | None, command: str, *, runs_dir: Path = RUNS_DI
                        f"(`zoo train siamese`) or pass SOURCE: `zoo {command} RUN_DIR|model.safetensors|hf://OWNER/NAME`.")
     log(f"using the most recent finished run: {run}")
     return str(run)
+
+
+def choose_source(source: str | None, command: str, *, pretrained: bool = False, preset: str | None = None,
+                  runs_dir: Path = RUNS_DIR, log: Callable[[str], None] = print) -> str:
+    """SOURCE of a command with ``--pretrained`` / ``--preset NAME``: then SOURCE names the model and the
+    result is ``pretrained:MODEL[:PRESET]`` (its published weights); otherwise :func:`default_source`."""
+    if not (pretrained or preset):
+        return default_source(source, command, runs_dir=runs_dir, log=log)
+    from zoo import registry
+    from zoo.presets import find_preset, pretrained_source
+
+    if not source:
+        raise ZooError(f"--pretrained/--preset need the model's name as SOURCE: `zoo {command.split()[0]} siamese --pretrained`.")
+    registry.card(source)  # unknown names fail here, with the list of models
+    chosen = find_preset(source, preset)  # a model without published weights fails here, saying what to run
+    log(f"using the published weights of {source} (preset {chosen.name}: {chosen.weights})")
+    return pretrained_source(source, chosen.name)
