@@ -53,7 +53,9 @@ class CapsuleNet(nn.Module):
         self.primary = nn.Conv2d(config.conv_channels, config.primary_types * config.primary_dim, KERNEL, stride=2)
         self.inputs_count = config.primary_types * grid * grid
         # W_ij: one (class_dim x primary_dim) matrix per (primary capsule i, class j), stored as (i, j*class_dim, primary_dim)
-        self.weight = nn.Parameter(0.01 * torch.randn(self.inputs_count, num_classes * config.class_dim, config.primary_dim))
+        # scaled so that the first iteration's sum over inputs (coupling 1/J) starts near unit length, where squash has slope
+        scale = num_classes / float(np.sqrt(self.inputs_count * config.class_dim))
+        self.weight = nn.Parameter(scale * torch.randn(self.inputs_count, num_classes * config.class_dim, config.primary_dim))
         widths = [num_classes * config.class_dim, *config.decoder_hidden]
         layers: list[nn.Module] = []
         for a, b in zip(widths, widths[1:]):
@@ -177,9 +179,12 @@ class CapsNet(ImageClassificationTask):
                 TensorSpec("reconstruction", ("batch", c, s, s), meaning="image",
                            description="the input redrawn by the decoder from the longest class capsule, pixels in [0, 1]")]
 
-    def training_module(self, model: nn.Module) -> CapsuleStage:
+    def check_sources(self) -> None:
         if self.config.teacher:
             raise ZooError("capsnet does not learn from a --teacher (its scores are capsule lengths, not logits); drop --teacher.")
+
+    def training_module(self, model: nn.Module) -> CapsuleStage:
+        self.check_sources()
         return CapsuleStage(model, self.data, self.config)
 
     def export_spec(self) -> ExportSpec:
