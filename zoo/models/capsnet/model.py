@@ -52,10 +52,10 @@ class CapsuleNet(nn.Module):
         self.conv = nn.Conv2d(in_channels, config.conv_channels, KERNEL)
         self.primary = nn.Conv2d(config.conv_channels, config.primary_types * config.primary_dim, KERNEL, stride=2)
         self.inputs_count = config.primary_types * grid * grid
-        # W_ij: one (class_dim x primary_dim) matrix per (primary capsule i, class j), stored as (i, j*class_dim, primary_dim)
+        # W_ij: one (primary_dim -> class_dim) map per (primary capsule i, class j), stored as (i, primary_dim, j*class_dim)
         # scaled so that the first iteration's sum over inputs (coupling 1/J) starts near unit length, where squash has slope
         scale = num_classes / float(np.sqrt(self.inputs_count * config.class_dim))
-        self.weight = nn.Parameter(scale * torch.randn(self.inputs_count, num_classes * config.class_dim, config.primary_dim))
+        self.weight = nn.Parameter(scale * torch.randn(self.inputs_count, config.primary_dim, num_classes * config.class_dim))
         widths = [num_classes * config.class_dim, *config.decoder_hidden]
         layers: list[nn.Module] = []
         for a, b in zip(widths, widths[1:]):
@@ -72,16 +72,20 @@ class CapsuleNet(nn.Module):
         return squash(x.reshape(b, self.inputs_count, self.primary_dim))
 
     def class_capsules(self, u: torch.Tensor) -> torch.Tensor:
-        """Routing by agreement, unrolled: (B, inputs, primary_dim) -> (B, classes, class_dim)."""
-        j, e = self.num_classes, self.class_dim
-        u_hat = torch.matmul(self.weight, u.unsqueeze(-1)).view(u.shape[0], self.inputs_count, j, e)
-        v = squash(u_hat.sum(1) / j)  # first iteration: logits b = 0, so coupling c = 1/J everywhere
+        """Routing by agreement, unrolled: (B, inputs, primary_dim) -> (B, classes, class_dim).
+
+        Predictions are kept as (B, classes, inputs, class_dim), so that agreement and the weighted sums over
+        inputs are batched MatMuls rather than broadcast products (several times faster on a CPU)."""
+        j, e, n = self.num_classes, self.class_dim, self.inputs_count
+        # one (batch x primary_dim) @ (primary_dim x J*E) product per input capsule: a single batched MatMul
+        u_hat = torch.matmul(u.transpose(0, 1), self.weight).reshape(n, -1, j, e).permute(1, 2, 0, 3)
+        v = squash(u_hat.sum(2) / j)  # first iteration: logits b = 0, so coupling c = 1/J everywhere
         logits: torch.Tensor | None = None
         for _ in range(self.iterations - 1):
-            agreement = (u_hat * v.unsqueeze(1)).sum(-1)  # (B, inputs, classes)
+            agreement = torch.matmul(u_hat, v.unsqueeze(-1))  # (B, J, inputs, 1): u_hat_j|i . v_j
             logits = agreement if logits is None else logits + agreement
-            coupling = torch.softmax(logits, dim=2)
-            v = squash((coupling.unsqueeze(-1) * u_hat).sum(1))
+            coupling = torch.softmax(logits, dim=1)  # over the classes
+            v = squash(torch.matmul(coupling.transpose(2, 3), u_hat).squeeze(2))  # (B, J, 1, E) -> (B, J, E)
         return v
 
     def reconstruct(self, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
