@@ -150,3 +150,22 @@ def test_demo_shows_capsule_lengths_and_the_reconstruction(trained: Path, tmp_pa
         assert np.abs(picture.astype(float) - reconstruction[0, 0] * 255).max() <= 1.0
     finally:
         app.close()
+
+
+def test_trains_on_mnist_through_the_real_loader_and_reads_omniglot_offline(tmp_path: Path) -> None:
+    from tests.test_data import _write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 50), ("t10k", 20)):  # MNIST's own idx files, as its downloader leaves them
+        _write_idx(tmp_path / "mnist" / "MNIST" / "raw" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
+        _write_idx(tmp_path / "mnist" / "MNIST" / "raw" / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    run = train_tiny("capsnet", tmp_path / "mnist-run", data="mnist", data_dir=str(tmp_path / "mnist"), image_size=28)
+    doc = json.loads((run / "config.json").read_text())
+    assert len(doc["config"]["class_names"]) == 10 and doc["outputs"][1]["shape"] == ["batch", 1, 28, 28]
+    assert "test/acc" in json.loads((run / "metrics.json").read_text())["metrics"]
+    # the embedded Omniglot: one class capsule per character (242), ink = 1 as on the other grey sets
+    spec = registry.create("capsnet", {**registry.card("capsnet").tiny, "data": "omniglot-minimal"})
+    images = spec.data.images[spec.data.splits["test"][:4]]
+    with torch.no_grad():
+        lengths, reconstruction = spec.build_model().eval()(images)
+    assert lengths.shape == (4, len(spec.config.class_names)) == (4, 242) and reconstruction.shape == (4, 1, 20, 20)
