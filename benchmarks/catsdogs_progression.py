@@ -54,13 +54,13 @@ def make_photo_folder(root: Path, per_class: int, size: int = 96, seed: int = 0)
             cx, cy, r = (rng.uniform(0.35, 0.65) * size, rng.uniform(0.4, 0.65) * size, rng.uniform(0.16, 0.26) * size)
             if label == "cats":  # pointed ears above the head
                 for side in (-1, 1):
-                    ear = [(cx + side * 0.9 * r, cy - 0.3 * r), (cx + side * 0.25 * r, cy - 0.75 * r),
-                           (cx + side * rng.uniform(0.6, 0.9) * r, cy - rng.uniform(1.5, 1.9) * r)]
+                    ear = [(cx + side * 1.0 * r, cy - 0.2 * r), (cx + side * 0.15 * r, cy - 0.8 * r),
+                           (cx + side * rng.uniform(0.7, 1.1) * r, cy - rng.uniform(1.7, 2.1) * r)]
                     draw.polygon(ear, fill=fur)
             else:  # floppy ears hanging beside the head
                 for side in (-1, 1):
                     ex = cx + side * rng.uniform(0.85, 1.05) * r
-                    draw.ellipse([ex - 0.35 * r, cy - 0.6 * r, ex + 0.35 * r, cy + rng.uniform(0.6, 1.0) * r], fill=fur)
+                    draw.ellipse([ex - 0.45 * r, cy - 0.5 * r, ex + 0.45 * r, cy + rng.uniform(1.0, 1.4) * r], fill=fur)
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fur)
             eye = tuple(int(c) for c in rng.uniform(0, 60, 3))
             for side in (-1, 1):
