@@ -1,11 +1,14 @@
 """Builder for ``DemoHook.kind == "image-classifier"``: one image in, class scores out (logits or
 probabilities, class names from the document's labels) -> the top-k classes with probabilities.
+A model whose document has a further output of meaning ``image`` (e.g. capsnet's reconstruction, pixels
+in [0, 1]) also gets that picture, from a second endpoint ``/<model>_reconstruct``.
 Torch-free and zoo-free (copied into generated Spaces).
 """
 
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 
 from demos.inputs import image_to_array, load_image
 from demos.runtime import DemoModel, class_names, class_probabilities
@@ -22,13 +25,25 @@ class Classifier:
         self.input_name = model.input_names[0]
         self.meaning = model.document["outputs"][0].get("meaning")
         self.top_k = int(model.hook.get("extra", {}).get("top_k", DEFAULT_TOP_K))
+        outputs = model.document["outputs"]
+        self.image_output = next((i for i, t in enumerate(outputs) if i > 0 and t.get("meaning") == "image"), None)
+
+    def outputs(self, image: str | None) -> list[np.ndarray]:
+        x = image_to_array(load_image(image, "image"), self.model.preprocessing)
+        return self.model.predict({self.input_name: x[None]})
 
     def classify(self, image: str | None) -> dict[str, float]:
-        x = image_to_array(load_image(image, "image"), self.model.preprocessing)
-        probabilities = class_probabilities(self.model.predict({self.input_name: x[None]})[0], self.meaning)[0]
+        probabilities = class_probabilities(self.outputs(image)[0], self.meaning)[0]
         names = class_names(self.model.document, len(probabilities))
         ranked = sorted(zip(names, probabilities), key=lambda kv: -kv[1])[: self.top_k]
         return {name: round(float(p), 6) for name, p in ranked}
+
+    def reconstruct(self, image: str | None) -> np.ndarray:
+        """The model's image output for ``image``: (C, H, W) pixels in [0, 1] -> an 8-bit H x W (grey) or H x W x 3 picture."""
+        assert self.image_output is not None
+        picture = np.asarray(self.outputs(image)[self.image_output][0], dtype=np.float64)
+        picture = np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
+        return picture[0] if picture.shape[0] == 1 else picture.transpose(1, 2, 0)
 
 
 def build(model: DemoModel) -> None:
@@ -46,8 +61,16 @@ def build(model: DemoModel) -> None:
                 pad = sketchpad("pick the brush (left), then draw", elem_id=f"{model.name}-draw")
             pad.change(drawing_to_image, pad, image, queue=False, api_visibility="private", show_progress="hidden")
             button = gr.Button("Classify", variant="primary", elem_id=f"{model.name}-classify")
-        result = gr.Label(label=f"top {classifier.top_k} classes", num_top_classes=classifier.top_k,
-                          elem_id=f"{model.name}-result")
+        with gr.Column():
+            scores = model.hook.get("extra", {}).get("scores_label", "classes")
+            result = gr.Label(label=f"top {classifier.top_k} {scores}", num_top_classes=classifier.top_k,
+                              elem_id=f"{model.name}-result")
+            if classifier.image_output is not None:
+                name = model.document["outputs"][classifier.image_output]["name"]
+                picture = gr.Image(label=name, format="png", type="numpy", height=240, interactive=False,
+                                   elem_id=f"{model.name}-{name}")
     button.click(user_errors(classifier.classify), image, result, api_name=f"{model.name}_classify")
+    if classifier.image_output is not None:
+        button.click(user_errors(classifier.reconstruct), image, picture, api_name=f"{model.name}_reconstruct")
     if images:
         gr.Examples([[p] for p in images], [image], label="Examples from the data set")

@@ -39,5 +39,20 @@ def test_student_trains_from_teacher(teacher_run: Path, tmp_path: Path) -> None:
 
 def test_teacher_with_other_input_size_is_a_one_line_error(teacher_run: Path, tmp_path: Path) -> None:
     with pytest.raises(ZooError, match="image size") as err:
-        train_tiny("transfer", tmp_path / "student", teacher=str(teacher_run), image_size=28)
+        train_tiny("transfer", tmp_path / "student", teacher=str(teacher_run), image_size=40)
     assert "\n" not in str(err.value)
+    assert not (tmp_path / "student").exists()  # refused before the run directory (config.json) is written
+
+
+def test_teacher_of_other_classes_is_refused_by_the_cli_before_anything_is_written(teacher_run: Path, tmp_path: Path,
+                                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import main
+
+    run = tmp_path / "student"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "transfer", "--backbone", "lenet5", "--data", "omniglot-minimal", "--teacher", str(teacher_run),
+              "--run-dir", str(run), "--epochs", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code != 0 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "was trained with classes" in err and "--teacher" in err
+    assert not run.exists() and not list(tmp_path.rglob("config.json"))

@@ -287,6 +287,7 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     spec.data  # noqa: B018  load and validate the data first: bad data writes nothing, and data-derived config fields get filled
     if spec.config.init_from:
         _check_init_source(spec)  # a missing or foreign --init-from is refused before anything is written
+    spec.check_sources()  # e.g. a --teacher of other classes or input: refused before anything is written
     if is_global_zero():
         run_dir = claim_run_dir(run_dir, resume=resume)
         run.dir = run_dir

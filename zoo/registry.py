@@ -271,6 +271,10 @@ class ZooModel(ABC):
                            "pick weights of the same model.")
         return source.state_dict()
 
+    def check_sources(self) -> None:
+        """Raise ZooError when a run this config draws on (e.g. a distillation teacher) cannot serve it.
+        Called by training after the data loaded and before anything is written."""
+
     def describe(self) -> dict[str, Any]:
         """Everything a consumer of an exported file needs, in JSON-able form."""
         return {

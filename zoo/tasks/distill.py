@@ -27,6 +27,10 @@ def load_teacher(student: Any) -> nn.Module:
     teacher = source.spec
     if not hasattr(teacher, "mean_std") or not hasattr(teacher.config, "class_names"):
         raise ZooError(f"--teacher {cfg.teacher} holds a '{teacher.name}' model, not an image classifier; pass an image-classifier run.")
+    scores = teacher.outputs()[0]
+    if scores.meaning != "logits":
+        raise ZooError(f"--teacher {cfg.teacher} ('{teacher.name}') outputs {scores.meaning or 'values'} ({scores.name}), "
+                       "not logits to soften; pass a run of a logit classifier (transfer, ...).")
     tc = teacher.config
     for what, mine, theirs in (("classes", list(cfg.class_names), list(tc.class_names)),
                                ("image size", cfg.image_size, tc.image_size),

@@ -217,6 +217,12 @@ class ImageClassificationTask(ZooModel):
     def training_module(self, model: nn.Module) -> ClassifierStage:
         return self.with_teacher(ClassifierStage(model, self.data, self.config))
 
+    def check_sources(self) -> None:
+        if getattr(self.config, "teacher", None):
+            from zoo.tasks.distill import load_teacher
+
+            load_teacher(self)  # a mismatched teacher fails here, before the run directory is written
+
     def with_teacher(self, stage: ClassifierStage) -> ClassifierStage:
         """``stage`` distilling from ``--teacher`` when one is configured (see zoo.tasks.distill)."""
         if getattr(self.config, "teacher", None):
