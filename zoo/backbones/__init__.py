@@ -31,7 +31,7 @@ class BackboneInfo:
 IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 BACKBONES: dict[str, BackboneInfo] = {b.name: b for b in [
-    BackboneInfo("lenet5", "zoo", 28, 32, paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    BackboneInfo("lenet5", "zoo", 32, 32, paper="LeCun et al. 1998, Gradient-based learning applied to document recognition",
                  notes="written here: two conv+pool stages (6, 16 maps), dense 120 and 84, tanh as in the paper", mean=(0.5,), std=(0.5,)),
     BackboneInfo("zfnet", "zoo", 64, 224, paper="Zeiler & Fergus 2014, Visualizing and understanding convolutional networks",
                  notes="written here: AlexNet with a 7x7 stride-2 first layer and 5x5 stride-2 second layer; widths scaled by --width-multiplier"),
