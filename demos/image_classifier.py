@@ -1,11 +1,16 @@
 """Builder for ``DemoHook.kind == "image-classifier"``: one image in, class scores out (logits or
 probabilities, class names from the document's labels) -> the top-k classes with probabilities.
+With ``DemoHook.extra["rotations"]`` (degrees per class, as rotnet's), it also shows the upload turned
+back upright by the predicted angle (endpoint ``/<model>_upright``).
 Torch-free and zoo-free (copied into generated Spaces).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
+import numpy as np
 
 from demos.inputs import image_to_array, load_image
 from demos.runtime import DemoModel, class_names, class_probabilities
@@ -30,6 +35,20 @@ class Classifier:
         ranked = sorted(zip(names, probabilities), key=lambda kv: -kv[1])[: self.top_k]
         return {name: round(float(p), 6) for name, p in ranked}
 
+    def upright(self, image: str | None) -> tuple[Any, str]:
+        """(the upload rotated back by the predicted angle, a sentence naming that angle); needs
+        ``extra["rotations"]``: the counter-clockwise angle in degrees of each output class."""
+        angles = self.model.hook.get("extra", {}).get("rotations")
+        if not angles:
+            raise ValueError(f"{self.model.name} does not predict rotations; its demo has no upright view.")
+        picture = load_image(image, "image")
+        x = image_to_array(picture, self.model.preprocessing)
+        probabilities = class_probabilities(self.model.predict({self.input_name: x[None]})[0], self.meaning)[0]
+        best = int(np.argmax(probabilities))
+        angle = int(angles[best])
+        turned = picture.rotate(-angle, expand=True) if angle else picture.copy()
+        return turned, f"predicted: rotated {angle} degrees counter-clockwise ({100 * probabilities[best]:.1f}%); shown turned back by {-angle % 360}"
+
 
 def build(model: DemoModel) -> None:
     """UI for ``model`` inside the caller's Blocks context; API endpoint ``/<name>_classify`` (image -> top-k)."""
@@ -49,5 +68,10 @@ def build(model: DemoModel) -> None:
         result = gr.Label(label=f"top {classifier.top_k} classes", num_top_classes=classifier.top_k,
                           elem_id=f"{model.name}-result")
     button.click(user_errors(classifier.classify), image, result, api_name=f"{model.name}_classify")
+    if model.hook.get("extra", {}).get("rotations"):
+        with gr.Row():
+            upright = gr.Image(label="turned back upright by the predicted angle", type="pil", elem_id=f"{model.name}-upright")
+            verdict = gr.Textbox(label="predicted rotation", elem_id=f"{model.name}-rotation")
+        button.click(user_errors(classifier.upright), image, [upright, verdict], api_name=f"{model.name}_upright")
     if images:
         gr.Examples([[p] for p in images], [image], label="Examples from the data set")
