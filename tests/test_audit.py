@@ -83,3 +83,16 @@ def test_audit_names_a_missing_backbone_source(victim: Path, tmp_path: Path, cap
     code, _, err = run_cli(["audit", str(copy), "--steps", "2"], capsys)
     assert code != 0 and "--backbone-from" in err, err
 
+
+
+def test_audit_report_renders_in_the_model_card(victim: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zoo import artifacts, card
+
+    if not (victim / "audit.json").exists():
+        assert run_cli(["audit", str(victim), "--steps", "5", "--neurons", "8"], capsys)[0] == 0
+    art = artifacts.load(victim)
+    report = json.loads((victim / "audit.json").read_text())
+    text = card.render(art, card.CardContext("me/victim", files={"model.safetensors", "audit.json", "audit.png"}))
+    assert "Security audit: target-agnostic attack" in text and "![original vs crafted inputs](audit.png)" in text
+    assert f"{100 * report['effectiveness']['95']:.1f}%" in text
+    assert "Security audit" not in card.render(art, card.CardContext("me/victim", files={"model.safetensors"}))

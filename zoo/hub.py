@@ -49,7 +49,7 @@ LOAD_FILES = (CONFIG_JSON, "config.yaml", WEIGHTS, "metrics.json")
 DOWNLOADABLE = (CONFIG_JSON, "config.yaml", "metrics.json", "bench.json", "splits.json", "*.parity.json", "README.md",
                 "*.png", WEIGHTS, "*.onnx", "*.keras")
 # Files of a run directory that a push uploads (exports and the card are added by the push itself).
-RUN_FILES = ("config.yaml", "metrics.json", "splits.json", "bench.json")
+RUN_FILES = ("config.yaml", "metrics.json", "splits.json", "bench.json", "audit.json")
 
 
 @dataclass(frozen=True)
