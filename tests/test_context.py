@@ -89,7 +89,7 @@ def test_one_encoder_serves_both_patches_and_is_its_own_graph(tiny_run) -> None:
     art = artifacts.load(run)
     spec, model = art.spec, art.model.eval()
     graphs = spec.export_spec().graphs
-    assert [g.name for g in graphs] == ["model", "encoder"] and graphs[1].inputs[0].shape == ("batch", 1, 32, 32)
+    assert [g.name for g in graphs] == ["model", "encoder"] and graphs[1].inputs[0].shape == ("batch", 1, 32, 32) and graphs[1].inputs[0].name == "patch"
     pair = torch.from_numpy(spec.example_inputs(5)["image"])
     encoder = getattr(model, graphs[1].module)
     with torch.no_grad():
@@ -112,3 +112,23 @@ def test_transfer_init_from_context(freeze: str, tiny_run, tmp_path: Path) -> No
         if key.startswith("stages."):
             assert torch.equal(tuned[key], value) == (int(key.split(".")[1]) < frozen), key
     assert 0 <= json.loads((run / "metrics.json").read_text())["metrics"]["test/acc"] <= 1
+
+
+def test_encoder_graph_exports_and_matches_the_encoder(tiny_run, tmp_path: Path) -> None:
+    import numpy as np
+
+    from exporters.export import export
+    from exporters.runtime import onnx_predictor
+    from zoo import artifacts
+
+    run = tiny_run("context")
+    export(run, "onnx", tmp_path)
+    encoder_file = tmp_path / "context.encoder.onnx"
+    assert encoder_file.is_file()
+    art = artifacts.load(run)
+    patches = art.spec.graph_example_inputs(art.spec.export_spec().graphs[1], 7)["patch"]
+    assert patches.shape == (7, 1, 32, 32)
+    with torch.no_grad():
+        expected = art.model.encoder(torch.from_numpy(patches)).numpy()
+    got = onnx_predictor(encoder_file)({"patch": patches})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)

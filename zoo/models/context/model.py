@@ -117,11 +117,17 @@ class Context(PretextTask):
         pairs, _ = self.pretext_batch(self.data.images[picked], torch.Generator().manual_seed(EVAL_SEED))
         return {"image": pairs.numpy()}
 
+    def graph_example_inputs(self, graph: GraphSpec, n: int, split: str = "test") -> dict[str, np.ndarray]:
+        """The encoder graph takes single patches: the base patches of the example pairs."""
+        if graph.name != "encoder":
+            return super().graph_example_inputs(graph, n, split)
+        return {"patch": np.ascontiguousarray(self.example_inputs(n, split)["image"][..., :self.config.patch_size])}
+
     def export_spec(self) -> ExportSpec:
         """The whole network (two patches in), plus the encoder (one patch in) as its own graph."""
         spec = super().export_spec()
         encoder = spec.graphs[1]
         p, c = self.config.patch_size, self.in_channels()
-        patch = TensorSpec("image", ("batch", c, p, p), description=f"one {p}x{p} patch, normalised as the model input")
+        patch = TensorSpec("patch", ("batch", c, p, p), description=f"one {p}x{p} patch, normalised as the model input")
         return ExportSpec(graphs=(spec.graphs[0], GraphSpec(encoder.name, module=encoder.module, inputs=(patch,),
                                                             outputs=encoder.outputs)), atol=spec.atol)
