@@ -1,14 +1,14 @@
 """Rezaei & Liu's target-agnostic attack (Tables 2-1/2-2) on offline data: `zoo audit` over victims with
 5 and 10 target classes and 1, 2 or 3 retrained layers.
 
-The "public" backbone: `transfer` with --backbone (default resnet18, ReLU features as the source's
-networks) trained from random init on all of omniglot-minimal (242 characters). The victims: `transfer`
+The "public" backbone: `transfer` with --backbone (default squeezenet1_1: ReLU features as in the source,
+cheap on a CPU) trained from random init on all of omniglot-minimal (242 characters). The victims: `transfer`
 runs fine-tuned from it (--init-from) on scikit-learn's digits, classes 0-4 (5 classes) or 0-9 (10),
 written as an image folder; retrained layers 1 = the new head only (--freeze all), 2 = head + the last
 backbone stage, 3 = head + the last two stages (--freeze first-k). Each victim is exported to ONNX and
 attacked with `zoo.audit` knowing only the omniglot backbone. Prints a Markdown table.
 
-    python benchmarks/audit_paper.py --threads 1 --source-epochs 4 --victim-epochs 5 --neurons 128 --steps 60
+    python benchmarks/audit_paper.py --threads 1 --source-epochs 3 --victim-epochs 3 --neurons 64 --steps 50
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run(model: str, run_dir: Path, **config: object) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--backbone", default="squeezenet1_1")
     p.add_argument("--source-epochs", type=int, default=4)
     p.add_argument("--victim-epochs", type=int, default=5)
     p.add_argument("--classes", default="5,10")
