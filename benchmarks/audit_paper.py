@@ -8,7 +8,7 @@ written as an image folder; retrained layers 1 = the new head only (--freeze all
 backbone stage, 3 = head + the last two stages (--freeze first-k). Each victim is exported to ONNX and
 attacked with `zoo.audit` knowing only the omniglot backbone. Prints a Markdown table.
 
-    python benchmarks/audit_paper.py --threads 1 --source-epochs 3 --victim-epochs 3 --neurons 64 --steps 50
+    python benchmarks/audit_paper.py --threads 1 --source-epochs 2 --victim-epochs 3 --neurons 64 --steps 50
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     from zoo.audit import AuditSettings, audit
 
-    common = {"backbone": a.backbone, "image_size": 32, "checkpoint_every": 0, "seed": a.seed, "augment_flip": False}
+    common = {"backbone": a.backbone, "image_size": 32, "color": "L", "checkpoint_every": 0, "seed": a.seed, "augment_flip": False}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
