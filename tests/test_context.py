@@ -132,3 +132,22 @@ def test_encoder_graph_exports_and_matches_the_encoder(tiny_run, tmp_path: Path)
         expected = art.model.encoder(torch.from_numpy(patches)).numpy()
     got = onnx_predictor(encoder_file)({"patch": patches})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_example_pairs_survive_the_demo_png_round_trip(tiny_run, tmp_path: Path) -> None:
+    """The generic image-classifier demo shows example pairs as PNG files: they must read back exactly."""
+    import numpy as np
+
+    from demos.inputs import array_to_image, image_to_array
+    from zoo import artifacts
+
+    spec = artifacts.load(tiny_run("context")).spec
+    pairs = spec.example_inputs(4)["image"]
+    pre = spec.preprocessing().to_dict()
+    assert pre["size"] == (32, 64)
+    for pair in pairs:
+        path = tmp_path / "pair.png"
+        array_to_image(pair, pre).save(path)
+        from PIL import Image
+
+        np.testing.assert_allclose(image_to_array(Image.open(path), pre), pair, atol=1e-6)

@@ -91,6 +91,15 @@ class Context(PretextTask):
                                    f"{p}x{2 * p}, x = (pixel/255 - mean) / std")
 
     def pretext_batch(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        out, y = self.cut_pairs(images, gen)
+        if self.config.drop_channels:
+            p = self.config.patch_size
+            out[..., :p] = drop_channels(out[..., :p], gen)
+            out[..., p:] = drop_channels(out[..., p:], gen)
+        return out, y
+
+    def cut_pairs(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(base | neighbour pairs, position labels) cut from ``images`` with the configured gap and jitter."""
         cfg = self.config
         p, step, j = cfg.patch_size, cfg.patch_size + cfg.gap, cfg.jitter
         n, size = len(images), images.shape[-1]
@@ -106,15 +115,13 @@ class Context(PretextTask):
             (br, bc), (nr, nc) = base_at[i].tolist(), neighbour_at[i].tolist()
             out[i, :, :, :p] = images[i, :, br:br + p, bc:bc + p]
             out[i, :, :, p:] = images[i, :, nr:nr + p, nc:nc + p]
-        if cfg.drop_channels:
-            out[..., :p] = drop_channels(out[..., :p], gen)
-            out[..., p:] = drop_channels(out[..., p:], gen)
         return out, y
 
     def example_inputs(self, n: int, split: str = "test") -> dict[str, np.ndarray]:
         rows = self.data.splits[split] if len(self.data.splits[split]) else self.data.splits["train"]
         picked = np.resize(rows, max(n, 1))[:n]
-        pairs, _ = self.pretext_batch(self.data.images[picked], torch.Generator().manual_seed(EVAL_SEED))
+        # real pixels only (no photometric noise): examples survive the demo's round trip through 8-bit PNG files
+        pairs, _ = self.cut_pairs(self.data.images[picked], torch.Generator().manual_seed(EVAL_SEED))
         return {"image": pairs.numpy()}
 
     def graph_example_inputs(self, graph: GraphSpec, n: int, split: str = "test") -> dict[str, np.ndarray]:
