@@ -19,7 +19,7 @@ from torch import nn
 
 from zoo.models.context import CARD
 from zoo.models.context.config import ContextConfig
-from zoo.registry import ExportSpec, GraphSpec, Preprocessing, TensorSpec, register
+from zoo.registry import DemoHook, ExportSpec, GraphSpec, Preprocessing, TensorSpec, register
 from zoo.tasks.pretext import EVAL_SEED, Encoder, PretextNet, PretextTask
 
 # (row, column) offsets of the neighbour from the base patch, in label order (as in the paper's figure 2)
@@ -138,3 +138,10 @@ class Context(PretextTask):
         patch = TensorSpec("patch", ("batch", c, p, p), description=f"one {p}x{p} patch, normalised as the model input")
         return ExportSpec(graphs=(spec.graphs[0], GraphSpec(encoder.name, module=encoder.module, inputs=(patch,),
                                                             outputs=encoder.outputs)), atol=spec.atol)
+
+    def demo(self) -> DemoHook:
+        p = self.config.patch_size
+        return DemoHook(kind="image-classifier", title="context: where does the second patch sit?",
+                        description=f"Upload an image of two patches side by side (base left, neighbour right; resized to "
+                                    f"{p}x{2 * p}): the neighbour's predicted position relative to the base patch.",
+                        extra={"top_k": 3})
