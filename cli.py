@@ -120,6 +120,54 @@ def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, m
         zio.write_json(json_out, {"model": art.name, "source": source, "metrics": metrics})
 
 
+@app.command("audit")
+def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run directories (runs/transfer/<time>); several compare their freezing."),
+          steps: int = typer.Option(200, "--steps", min=1, max=100000, help="Gradient steps per crafted input."),
+          lr: float = typer.Option(0.05, "--lr", min=1e-6, max=10.0, help="Adam step size on the normalised input."),
+          boost: float = typer.Option(10.0, "--boost", min=1.0, max=1e6, help="Target neuron goal: boost x its largest clean activation."),
+          neurons: int = typer.Option(0, "--neurons", min=0, help="Craft for the first N penultimate neurons only (0: all)."),
+          seed: int = typer.Option(0, "--seed", min=0, help="Seed of the start images and of the query order."),
+          backbone_from: Optional[str] = typer.Option(None, "--backbone-from", help="The public backbone the run started from, when its recorded --init-from no longer resolves."),
+          onnx: Optional[str] = typer.Option(None, "--onnx", help="The deployed model's .onnx file (default: the run's export, made when missing).")) -> None:
+    """Security audit: the target-agnostic attack (Rezaei & Liu 2020) on your own transfer-learned model.
+
+    Crafts inputs from the public backbone alone (one per penultimate neuron), queries the deployed ONNX
+    model with them and reports effectiveness at 95%/99% confidence, NABAC and per-class hits;
+    writes audit.json and audit.png into each run directory."""
+    from rich.progress import Progress
+
+    from zoo.audit import AuditSettings, audit as run_audit
+
+    settings = AuditSettings(steps=steps, lr=lr, boost=boost, neurons=neurons, seed=seed, backbone_from=backbone_from, onnx=onnx)
+    reports = []
+    for run in runs:
+        with Progress(console=err_console, transient=True) as bar:
+            task = bar.add_task(f"crafting inputs for {run}", total=steps)
+            report = run_audit(run, settings, log=console.print, progress=lambda done, total: bar.update(task, completed=done))
+        reports.append(report)
+        table = Table(title=f"target-agnostic attack on {report.run} ({report.backbone} from {report.backbone_source}, "
+                            f"freeze {report.freeze}: {report.retrained_stages} of {report.stages} stages retrained)")
+        for col in ("class", "crafted inputs", "at >= 95%", "at >= 99%", "first attempt (95%)"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for row in report.per_class:
+            first = row["first_attempt_95"]
+            table.add_row(row["class"], str(row["crafted_inputs"]), str(row["at_95"]), str(row["at_99"]), "-" if first is None else str(first))
+        console.print(table)
+        nabac = str(report.nabac) if report.nabac is not None else f"not reached ({report.classes_broken} of {len(report.classes)} classes broken)"
+        console.print(f"effectiveness: {100 * report.effectiveness['95']:.1f}% at 95% confidence, {100 * report.effectiveness['99']:.1f}% at 99% "
+                      f"(clean test images: {100 * report.clean_confident['95']:.1f}% / {100 * report.clean_confident['99']:.1f}%); "
+                      f"NABAC {nabac} of {report.attempts} attempts")
+        console.print(f"report: {report.run}/audit.json, picture: {report.run}/audit.png, deployed model queried: {report.onnx}")
+    if len(reports) > 1:
+        table = Table(title="attack strength by freezing")
+        for col in ("run", "freeze", "retrained layers", "eff. 95%", "eff. 99%", "NABAC"):
+            table.add_column(col)
+        for r in sorted(reports, key=lambda r: r.retrained_layers):
+            table.add_row(r.run, r.freeze, str(r.retrained_layers), f"{100 * r.effectiveness['95']:.1f}%",
+                          f"{100 * r.effectiveness['99']:.1f}%", "-" if r.nabac is None else str(r.nabac))
+        console.print(table)
+
+
 # -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
 
 RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "resume", "progress", "verbose"}

@@ -2,10 +2,14 @@
 probabilities, class names from the document's labels) -> the top-k classes with probabilities.
 A model whose document has a further output of meaning ``image`` (e.g. capsnet's reconstruction, pixels
 in [0, 1]) also gets that picture, from a second endpoint ``/<model>_reconstruct``.
+With ``DemoHook.extra["rotations"]`` (degrees per class, as rotnet's), it also shows the upload turned
+back upright by the predicted angle (endpoint ``/<model>_upright``).
 Torch-free and zoo-free (copied into generated Spaces).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -44,6 +48,19 @@ class Classifier:
         picture = np.asarray(self.outputs(image)[self.image_output][0], dtype=np.float64)
         picture = np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
         return picture[0] if picture.shape[0] == 1 else picture.transpose(1, 2, 0)
+    def upright(self, image: str | None) -> tuple[Any, str]:
+        """(the upload rotated back by the predicted angle, a sentence naming that angle); needs
+        ``extra["rotations"]``: the counter-clockwise angle in degrees of each output class."""
+        angles = self.model.hook.get("extra", {}).get("rotations")
+        if not angles:
+            raise ValueError(f"{self.model.name} does not predict rotations; its demo has no upright view.")
+        picture = load_image(image, "image")
+        x = image_to_array(picture, self.model.preprocessing)
+        probabilities = class_probabilities(self.model.predict({self.input_name: x[None]})[0], self.meaning)[0]
+        best = int(np.argmax(probabilities))
+        angle = int(angles[best])
+        turned = picture.rotate(-angle, expand=True) if angle else picture.copy()
+        return turned, f"predicted: rotated {angle} degrees counter-clockwise ({100 * probabilities[best]:.1f}%); shown turned back by {-angle % 360}"
 
 
 def build(model: DemoModel) -> None:
@@ -72,5 +89,10 @@ def build(model: DemoModel) -> None:
     button.click(user_errors(classifier.classify), image, result, api_name=f"{model.name}_classify")
     if classifier.image_output is not None:
         button.click(user_errors(classifier.reconstruct), image, picture, api_name=f"{model.name}_reconstruct")
+    if model.hook.get("extra", {}).get("rotations"):
+        with gr.Row():
+            upright = gr.Image(label="turned back upright by the predicted angle", type="pil", elem_id=f"{model.name}-upright")
+            verdict = gr.Textbox(label="predicted rotation", elem_id=f"{model.name}-rotation")
+        button.click(user_errors(classifier.upright), image, [upright, verdict], api_name=f"{model.name}_upright")
     if images:
         gr.Examples([[p] for p in images], [image], label="Examples from the data set")

@@ -107,3 +107,24 @@ def test_transfer_init_from_rotnet(freeze: str, rotnet_run: Path, tmp_path: Path
             same = torch.equal(tuned[key], value)
             assert same == (stage < frozen), key  # frozen stages keep the pretext weights, the rest train from them
     assert 0 <= json.loads((run / "metrics.json").read_text())["metrics"]["test/acc"] <= 1
+
+
+def test_rotnet_demo_turns_an_upload_back_by_the_predicted_angle(rotnet_run: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from demos.image_classifier import Classifier
+    from demos.prepare import demo_model, prepare
+
+    model = demo_model(prepare(str(rotnet_run), examples_dir=tmp_path / "examples", log=lambda *_: None), threads=1)
+    assert model.hook["extra"]["rotations"] == [0, 90, 180, 270]
+    classifier = Classifier(model)
+    upload = Image.fromarray(np.tril(np.full((24, 40), 255, np.uint8)), "L")  # not square: a quarter turn swaps the sides
+    path = tmp_path / "upload.png"
+    upload.save(path)
+    top = max(classifier.classify(str(path)).items(), key=lambda kv: kv[1])[0]
+    angle = int(top.split()[0])
+    turned, verdict = classifier.upright(str(path))
+    assert f"rotated {angle} degrees" in verdict
+    assert np.array_equal(np.asarray(turned), np.asarray(upload.rotate(-angle, expand=True)))
+    assert turned.size == ((40, 24) if angle % 180 == 0 else (24, 40))

@@ -78,7 +78,7 @@ def render(art: Artifact, ctx: CardContext) -> str:
     """The full README.md: YAML front matter, then what the model is, how it was trained, results, usage."""
     from huggingface_hub import ModelCard
 
-    sections = [_overview(art, ctx), _model(art), _training(art, ctx), _results(art), _benchmark(ctx.bench),
+    sections = [_overview(art, ctx), _model(art), _training(art, ctx), _results(art), _audit(art, ctx), _benchmark(ctx.bench),
                 _exports(ctx), _usage(art, ctx), _files(ctx)]
     body = "\n\n".join(s for s in sections if s)
     return str(ModelCard(f"---\n{card_data(art, ctx).to_yaml()}\n---\n\n{body}\n"))
@@ -148,6 +148,30 @@ def _results(art: Artifact) -> str:
                       "(`zoo eval hf://...` recomputes them):", "", "| metric | value |", "| --- | --- |", *rows])
 
 
+def _audit(art: Artifact, ctx: CardContext) -> str:
+    """The `zoo audit` report (target-agnostic attack), when the run has one."""
+    import json
+
+    path = art.root / "audit.json"
+    if "audit.json" not in ctx.files or not path.is_file():
+        return ""
+    r = json.loads(path.read_text(encoding="utf-8"))
+    eff, clean = r["effectiveness"], r["clean_confident"]
+    nabac = r["nabac"] if r["nabac"] is not None else f"not reached ({r['classes_broken']} of {len(r['classes'])} classes)"
+    rows = [f"| {c['class']} | {c['crafted_inputs']} | {c['at_95']} | {c['at_99']} | {c['first_attempt_95'] or '-'} |" for c in r["per_class"]]
+    lines = ["## Security audit: target-agnostic attack", "",
+             f"`zoo audit` (Rezaei & Liu 2020): {r['attempts']} inputs crafted from the public backbone alone ({r['backbone']}, "
+             f"{r['backbone_source']}), sent to the deployed ONNX model; {r['retrained_layers']} retrained layer(s) "
+             f"(freeze {r['freeze']}).", "",
+             f"- effectiveness: **{100 * eff['95']:.1f}%** of crafted inputs classified at >= 95% confidence, {100 * eff['99']:.1f}% at >= 99% "
+             f"(clean test images: {100 * clean['95']:.1f}% / {100 * clean['99']:.1f}%)",
+             f"- NABAC (attempts to break all classes at 95%): {nabac}", "",
+             "| class | crafted inputs | at >= 95% | at >= 99% | first attempt (95%) |", "| --- | --- | --- | --- | --- |", *rows]
+    if "audit.png" in ctx.files:
+        lines += ["", "![original vs crafted inputs](audit.png)"]
+    return "\n".join(lines)
+
+
 def _benchmark(bench: Any) -> str:
     if not bench:
         return ""
@@ -201,7 +225,7 @@ def _files(ctx: CardContext) -> str:
     described = {"model.safetensors": "weights and buffers (safetensors)", "config.json": "model description: config, inputs, outputs, preprocessing",
                  "config.yaml": "training configuration", "metrics.json": "metrics and training statistics",
                  "model.onnx": "ONNX export", "model.keras": "Keras 3 export", "bench.json": "benchmark results",
-                 "splits.json": "the seeded data split", "training_curves.png": "training curves"}
+                 "splits.json": "the seeded data split", "audit.json": "`zoo audit` target-agnostic attack report", "training_curves.png": "training curves"}
     rows = [f"| `{name}` | {described.get(name, _describe_other(name))} |" for name in sorted(ctx.files) if name != "README.md"]
     return "\n".join(["## Files", "", "| file | content |", "| --- | --- |", *rows])
 

@@ -58,7 +58,7 @@ NESTED_DOWNLOADABLE = ("onnx/*.onnx", "onnx/*.onnx.parity.json", "examples/*.png
 # What a torch-free demo or Space of a Hub model downloads: the pushed, parity-checked ONNX file and its demo.
 DEMO_FILES = (CONFIG_JSON, "metrics.json", "model.onnx", "model.onnx.parity.json", DEMO_JSON, "examples/*")
 # Files of a run directory that a push uploads (exports and the card are added by the push itself).
-RUN_FILES = ("config.yaml", "metrics.json", "splits.json", "bench.json")
+RUN_FILES = ("config.yaml", "metrics.json", "splits.json", "bench.json", "audit.json")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from zoo.models.rotnet import CARD
 from zoo.models.rotnet.config import RotNetConfig
-from zoo.registry import register
+from zoo.registry import DemoHook, register
 from zoo.tasks.pretext import PretextTask
 
 
@@ -46,3 +46,9 @@ class RotNet(PretextTask):
             if len(rows):
                 out[rows] = rotate(images[rows], angle)
         return out, y
+
+    def demo(self) -> DemoHook:
+        return DemoHook(kind="image-classifier", title="rotnet: which way is up?",
+                        description="Upload an image (a digit or character, upright or turned): the rotation the network "
+                                    "predicts, and the image turned back upright by it.",
+                        extra={"rotations": list(self.config.rotations)})
