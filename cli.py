@@ -118,7 +118,7 @@ def evaluate(source: Optional[str] = typer.Argument(None, help="Run directory, m
 
 # -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
 
-RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "resume", "progress", "verbose"}
+RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "overwrite", "resume", "progress", "verbose"}
 
 
 def _option_parameter(name: str, field: Any) -> inspect.Parameter:
@@ -155,6 +155,7 @@ def _train_command(model_name: str) -> Any:
                           default=typer.Option(None, "--config", help="YAML file of options (command-line options override it).")),
         inspect.Parameter("out", kw, annotation=Path, default=typer.Option(Path("runs"), "--out", help="Root folder for run directories.")),
         inspect.Parameter("run_dir", kw, annotation=Optional[Path], default=typer.Option(None, "--run-dir", help="Exact run directory (default: OUT/MODEL/TIMESTAMP).")),
+        inspect.Parameter("overwrite", kw, annotation=bool, default=typer.Option(False, "--overwrite", help="Let --run-dir replace a finished run there (its zoo files are removed once the options are valid).")),
         inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
         inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
         inspect.Parameter("verbose", kw, annotation=bool, default=typer.Option(False, "--verbose", help="Also show Lightning's info lines and library warnings.")),
@@ -205,7 +206,8 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
     from zoo.quiet import quiet_training
 
     with quiet_training(bool(opts.get("verbose"))):
-        doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
+        doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True),
+                    overwrite=bool(opts.get("overwrite")))
     if doc:
         _print_result(doc, run_dir)
 

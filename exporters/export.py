@@ -75,7 +75,10 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     """
     from exporters.sources import resolve_source
 
+    from exporters.onnx import check_opset
+
     to = _check_target(to, TARGETS, "zoo export")
+    opset = check_opset(opset)
     if quantize is not None and quantize not in ("dynamic", "static"):
         raise ZooError(f"--quantize must be 'dynamic' or 'static', got '{quantize}'.")
     if (fp16 or quantize) and to != "onnx":

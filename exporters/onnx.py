@@ -33,6 +33,29 @@ META_PARITY = "parity"
 # Opset the exporter targets when none is asked for; 18+ is what the dynamo exporter emits natively.
 DEFAULT_OPSET = 20
 
+# torch's dynamo exporter emits opset 18 natively (lower opsets go through a lossy version converter that
+# may leave the graph at 18); the top is the newest opset both torch and the installed onnx know.
+MIN_OPSET = 18
+
+
+def max_opset() -> int:
+    import onnx.defs
+    from torch.onnx import _constants
+
+    return min(int(getattr(_constants, "ONNX_MAX_OPSET", DEFAULT_OPSET)), onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int | None) -> int | None:
+    """``--opset`` within what torch's exporter writes, before any work (never silently another opset)."""
+    if opset is None:
+        return None
+    top = max_opset()
+    if isinstance(opset, bool) or not MIN_OPSET <= int(opset) <= top:
+        raise ZooError(f"--opset {opset} is not supported: torch's ONNX exporter writes opsets {MIN_OPSET} to {top}; "
+                       f"pick one in that range (default {DEFAULT_OPSET}).")
+    return int(opset)
+
+
 ModelSource = Union["Artifact", tuple["ZooModel", "nn.Module"]]
 
 
@@ -85,6 +108,10 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
         raise ZooError(f"PyTorch could not export {spec.name} to ONNX ({first_line(exc)}); "
                        "the model's forward must be traceable by torch.export.") from exc
     proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and written != opset:
+        raise ZooError(f"torch exported {spec.name} at opset {written}, not the --opset {opset} asked for; "
+                       f"use --opset {written} or leave it out.")
     if optimize:
         proto = optimize_with_onnxruntime(proto)
     check_model(proto, what=f"the exported {spec.name} graph")

@@ -159,3 +159,78 @@ def test_yaml_boolean_is_not_an_epoch_count(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("epochs: true\n")
     with pytest.raises(ZooError, match="'epochs'"):
         load_config(registry.get("siamese").Config, yaml_path=tmp_path / "c.yaml")
+
+
+def one_line(err: str) -> str:
+    """The CLI's error: one `error:` line (rich may soft-wrap it) at the end of stderr, no traceback."""
+    assert "Traceback" not in err and err.count("error:") == 1, err
+    text = " ".join(err[err.index("error:"):].split())
+    return text
+
+
+# -- item 2: --run-dir at a finished run needs --overwrite ---------------------------------------------------
+
+def test_run_dir_at_a_finished_run_needs_overwrite_which_keeps_the_users_other_files(
+        siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    (run / "notes.txt").write_text("mine")
+    before = (run / "model.safetensors").read_bytes()
+    code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), *TINY], capsys)
+    assert code != 0 and "--overwrite" in one_line(err)
+    assert (run / "model.safetensors").read_bytes() == before
+    code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), "--overwrite", *TINY, "--seed", "5"], capsys)
+    assert code == 0, err
+    assert (run / "model.safetensors").read_bytes() != before
+    assert "--seed 5" in (run / "metrics.json").read_text() or '"seed": 5' in (run / "config.json").read_text()
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+# -- item 6: model-specific options, hardware and numerics -----------------------------------------------------
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--channels", "-1,5"], "for 'channels' (entry 1)"), (["--channels", "0,5"], "for 'channels' (entry 1)"),
+    (["--channels", "4,100000"], "for 'channels' (entry 2)"), (["--embedding-dim", "1000000000000"], "for 'embedding_dim'"),
+    (["--eval-ways", "0"], "for 'eval_ways'"), (["--val-ways", "1000"], "--val-ways 1000 needs 1000 validation classes"),
+    (["--eval-ways", "5,1000"], "--eval-ways 1000 needs 1000 test classes"),
+    (["--accelerator", "cuda"], "no usable CUDA GPU"), (["--accelerator", "gpu"], "no usable CUDA GPU"),
+    (["--channels", "65536,65536", "--embedding-dim", "65536"], "needs 468,152,680,451 weights")])
+def test_bad_model_option_is_one_line_and_leaves_no_run_directory(
+        options: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU-only machine of the issue
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "siamese", "--out", str(out), *TINY, *options], capsys)
+    assert code != 0
+    assert expected in one_line(err)
+    assert not out.exists()
+
+
+def test_nan_loss_is_one_line_and_writes_no_final_artifacts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.models.siamese.model import SiameseTask
+
+    step = SiameseTask.training_step
+    monkeypatch.setattr(SiameseTask, "training_step", lambda self, batch, i: step(self, batch, i) * float("nan"))
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), *TINY], capsys)
+    assert code != 0
+    assert "the training loss became nan" in one_line(err)
+    assert not (run / "model.safetensors").exists() and not (run / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["bench", "{run}", "--batch-sizes", "1000000000000"], "from 1 to 65536"),
+    (["bench", "{run}", "--batch-sizes", "0"], "from 1 to 65536"),
+    (["bench", "{run}", "--batch-sizes", "1e12"], "from 1 to 65536"),
+    (["export", "{run}", "--opset", "1", "--out", "{out}"], "--opset 1 is not supported"),
+    (["export", "{run}", "--opset", "999", "--out", "{out}"], "--opset 999 is not supported")])
+def test_bad_bench_and_export_options_are_one_line_and_write_nothing(
+        argv: list[str], expected: str, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli([a.format(run=siamese_run, out=out) for a in argv], capsys)
+    assert code != 0
+    assert expected in one_line(err)
+    assert not out.exists()

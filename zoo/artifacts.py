@@ -173,6 +173,9 @@ def load(source: str | Path) -> Artifact:
     weights = root / WEIGHTS if Path(text).suffix != ".safetensors" else Path(text)
     if not weights.is_file():
         raise ZooError(f"no {WEIGHTS} in {root}; the run has not finished training (resume it with `zoo train --resume {root}`).")
+    from zoo.model_size import check_weights_header
+
+    check_weights_header(spec, weights)  # names, shapes and size from the header, before any weight is read
     metrics = {}
     if (root / METRICS).is_file():
         metrics = json.loads((root / METRICS).read_text(encoding="utf-8"))

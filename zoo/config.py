@@ -6,7 +6,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -19,6 +19,12 @@ from zoo.errors import ZooError
 HARDWARE = {"group": "hardware"}
 LOCAL_PATH = {"group": "local"}
 DERIVED = {"group": "derived"}
+
+
+# A layer width (channels, hidden units, embedding size): at least 1, at most MAX_WIDTH. Model configs use
+# it for every width, so `--channels 0,5`, `-1` or `100000` is a one-line config error, not a torch one.
+MAX_WIDTH = 65536
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 
 
 def field_group(config_cls: type[BaseModel], name: str) -> str:
@@ -138,12 +144,14 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "config"
+    loc = [str(p) for p in err["loc"]]
+    field = loc[0] if loc else "config"
+    entry = f" (entry {int(loc[1]) + 1})" if len(loc) > 1 and loc[1].isdigit() else ""
     got = err.get("input")
     if err["type"] == "extra_forbidden":
         return f"unknown config key '{field}' in {source}; remove it (see `zoo info MODEL` for the valid keys)."
     flag = "--" + field.replace("_", "-")
-    return f"invalid value {got!r} for '{field}' in {source}: {err['msg']}; fix it (option {flag})."
+    return f"invalid value {got!r} for '{field}'{entry} in {source}: {err['msg']}; fix it (option {flag})."
 
 
 def literal_choices(annotation: Any) -> list[str] | None:

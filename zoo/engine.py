@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from zoo.errors import ZooError
+from zoo.model_size import expected_shapes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,6 +33,18 @@ if TYPE_CHECKING:
     from zoo.registry import ZooModel
 
 RUN_DIR_ENV = "ZOO_RUN_DIR"  # set for child processes that Lightning's DDP launcher spawns
+
+
+class FiniteLoss(L.Callback):
+    """Stop at the first non-finite training loss with a one-line error (the run's final artifacts are
+    never written from a diverged network; its checkpoints before the divergence stay)."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            raise ZooError(f"the training loss became {loss.detach().float().mean().item()} at step {trainer.global_step}; "
+                           "lower --lr, keep --grad-clip on, or check the data for extreme values.")
 
 
 class StepLoader:
@@ -141,12 +154,34 @@ def new_run_dir(root: Path, model_name: str) -> Path:
 _SUFFIXABLE: set[Path] = set()  # run directories zoo named itself: a collision there gets a suffix
 
 
-def claim_run_dir(path: Path, *, resume: bool = False) -> Path:
+# What a zoo run writes into its directory; ``--overwrite`` removes exactly these (never other files).
+RUN_ENTRIES = ("model.safetensors", "metrics.json", "config.json", "config.yaml", "run.yaml", "model_card.md",
+               "training_curves.png", "checkpoints", "logs", "stages")
+
+
+def is_finished_run(path: Path) -> bool:
+    return (path / "model.safetensors").exists() or (path / "metrics.json").exists()
+
+
+def clear_run(path: Path) -> None:
+    """Remove a previous run's zoo-written files from ``path`` (for ``--overwrite``); other files stay."""
+    import shutil
+
+    for name in RUN_ENTRIES:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+
+
+def claim_run_dir(path: Path, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Create the run directory atomically and return it.
 
     Two runs started in the same second race for one ``<timestamp>`` name; ``mkdir`` without
     ``exist_ok`` lets exactly one win and the other takes ``<timestamp>-N``. A directory the user
-    named (``--run-dir``) that holds a finished run is refused instead of being overwritten.
+    named (``--run-dir``) that holds a finished run is refused instead of being overwritten, unless
+    ``overwrite``: then the previous run's files (``RUN_ENTRIES``) are removed first.
     """
     if resume or os.environ.get(RUN_DIR_ENV):
         path.mkdir(parents=True, exist_ok=True)
@@ -159,9 +194,13 @@ def claim_run_dir(path: Path, *, resume: bool = False) -> Path:
             return path
         except FileExistsError:
             if base not in _SUFFIXABLE:
-                if (path / "model.safetensors").exists() or (path / "metrics.json").exists():
-                    raise ZooError(f"{path} already holds a finished run; choose another --run-dir "
-                                   "(or remove that directory yourself).") from None
+                if not path.is_dir():
+                    raise ZooError(f"--run-dir {path} is an existing file; give a directory path.") from None
+                if is_finished_run(path):
+                    if not overwrite:
+                        raise ZooError(f"{path} already holds a finished run; choose another --run-dir, "
+                                       "or pass --overwrite to replace it.") from None
+                    clear_run(path)
                 return path
         path = base.with_name(f"{base.name}-{suffix}")
         suffix += 1
@@ -207,7 +246,7 @@ class Run:
         # best.ckpt by the validation metric, last.ckpt at every epoch end and every N steps (for --resume)
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
                                save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
-        callbacks: list[L.Callback] = [best, LearningRateMonitor(logging_interval="step")]
+        callbacks: list[L.Callback] = [best, LearningRateMonitor(logging_interval="step"), FiniteLoss()]
         if config.checkpoint_every:
             callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False,
                                              every_n_train_steps=config.checkpoint_every))
@@ -277,7 +316,7 @@ class Run:
 
 
 def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str = "",
-          trainer_overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+          trainer_overrides: dict[str, Any] | None = None, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train ``spec`` into ``run_dir`` and write the run's artifacts. Returns the metrics (rank 0)."""
     from zoo import artifacts
 
@@ -285,10 +324,12 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     torch.set_float32_matmul_precision("high")
     run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
     spec.data  # noqa: B018  load and validate the data first: bad data writes nothing, and data-derived config fields get filled
+    check_hardware(spec.config)
+    expected_shapes(spec)  # an invalid or oversized network is refused before anything is allocated or written
     if spec.config.init_from:
         _check_init_source(spec)  # a missing or foreign --init-from is refused before anything is written
     if is_global_zero():
-        run_dir = claim_run_dir(run_dir, resume=resume)
+        run_dir = claim_run_dir(run_dir, resume=resume, overwrite=overwrite)
         run.dir = run_dir
         artifacts.write_config(run_dir, spec, command=command)
     started = time.perf_counter()
@@ -306,6 +347,16 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
         return {}
     return artifacts.finish_run(run_dir, spec, model, train_seconds=train_seconds, command=command,
                                 stages=run.stage_names, parameter_summaries=run.parameter_summaries)
+
+
+def check_hardware(config: Any) -> None:
+    """An accelerator this machine does not have is a one-line error before the run starts."""
+    wanted = config.accelerator
+    if wanted in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ZooError(f"--accelerator {wanted} but this machine has no usable CUDA GPU (torch.cuda.is_available() "
+                       "is False); use --accelerator auto or cpu, or install a CUDA build of torch.")
+    if wanted == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ZooError("--accelerator mps but Apple's MPS backend is not available here; use --accelerator auto or cpu.")
 
 
 def _check_init_source(spec: ZooModel) -> None:

@@ -147,13 +147,30 @@ def _snapshot_download(ref: HubRef, revision: str, patterns: list[str], force_do
                                       force_download=force_download))
 
 
+def _refuse_local_paths(ref: HubRef, fields: dict[str, Any]) -> None:
+    """A Hub config names data sets, never this machine's files: ``data: imagefolder:/home/...`` in a
+    downloaded config must not make `zoo eval hf://...` read local folders."""
+    from zoo.config import is_local_data
+
+    data = fields.get("data")
+    if isinstance(data, str) and is_local_data(data):
+        raise ZooError(f"its config's data '{data}' is a local path; a Hub config may only name a data set "
+                       "(see `zoo data`), so zoo will not read local files for it.")
+    if fields.get("data_dir"):
+        raise ZooError(f"its config sets 'data_dir' to the local path '{fields['data_dir']}'; a Hub config may not point at local files.")
+
+
 def _validate_config(ref: HubRef, snapshot: Path) -> None:
     from zoo import registry
     from zoo.artifacts import read_config
 
     try:
         name, fields = read_config(snapshot)
-        registry.create(name, fields)
+        _refuse_local_paths(ref, fields)
+        spec = registry.create(name, fields)
+        from zoo.model_size import expected_shapes
+
+        expected_shapes(spec)  # a config that demands a huge network is refused before its weights are fetched
     except ZooError as exc:
         raise ZooError(f"{ref} holds no usable zoo config, so no weight was downloaded: {exc}", exit_code=exc.exit_code) from None
 
