@@ -234,3 +234,66 @@ def test_bad_bench_and_export_options_are_one_line_and_write_nothing(
     assert code != 0
     assert expected in one_line(err)
     assert not out.exists()
+
+
+# -- item 7: huge configs are refused before allocation, also from hf:// -------------------------------------
+
+def _run_with_config(siamese_run: Path, target: Path, **changes: object) -> Path:
+    import json
+
+    shutil.copytree(siamese_run, target)
+    doc = json.loads((target / "config.json").read_text())
+    doc["config"].update(changes)
+    (target / "config.json").write_text(json.dumps(doc))
+    (target / "run.yaml").unlink(missing_ok=True)
+    return target
+
+
+def test_huge_config_beside_small_weights_is_refused_from_the_header(siamese_run: Path, tmp_path: Path) -> None:
+    import resource
+
+    from zoo import artifacts
+
+    run = _run_with_config(siamese_run, tmp_path / "run", channels=[60000, 60000], embedding_dim=60000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ZooError, match=r"needs [\d,]+ weights, more than the limit"):
+        artifacts.load(run)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing near 1.8 TB was touched
+
+    wide = _run_with_config(siamese_run, tmp_path / "wide", embedding_dim=64)  # valid config, other weights
+    with pytest.raises(ZooError, match="has shape .* the config needs"):
+        artifacts.load(wide)
+
+
+@pytest.fixture(scope="module")
+def fake_hub():
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from hub_server import running_hub
+
+    disable_progress_bars()
+    try:
+        with running_hub() as server:
+            yield server
+    finally:
+        enable_progress_bars()
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"channels": [60000, 60000], "embedding_dim": 60000}, "weights, more than the limit"),
+    ({"data": "imagefolder:/etc"}, "is a local path; a Hub config may only name a data set")])
+def test_hub_config_demanding_a_huge_model_or_local_data_is_refused_before_any_weight_is_fetched(
+        changes: dict, expected: str, fake_hub, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hub_server import hf_env, hub_environment
+
+    doc = json.loads((siamese_run / "config.json").read_text())
+    doc["config"].update(changes)
+    repo = f"tester/bad-{len(fake_hub.requests)}"
+    fake_hub.commit_files(repo, {"config.json": json.dumps(doc).encode(),
+                                 "model.safetensors": (siamese_run / "model.safetensors").read_bytes()})
+    with hub_environment(hf_env(fake_hub.url, tmp_path / "home")):
+        code, _, err = run_cli(["eval", f"hf://{repo}"], capsys)
+    assert code != 0
+    assert expected in one_line(err)
+    assert fake_hub.downloads(repo) == ["config.json"]
