@@ -262,6 +262,13 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
         err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}.", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from zoo.errors import FULL_DISK_ERRNOS, disk_error
+
+        if exc.errno not in FULL_DISK_ERRNOS | {30}:  # 30 = EROFS; other OSErrors are bugs worth a traceback
+            raise
+        err_console.print(f"[bold red]error:[/] {disk_error(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except (TyperAbort, KeyboardInterrupt):
         err_console.print("[bold red]aborted[/]")
         sys.exit(130)

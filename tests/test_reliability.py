@@ -297,3 +297,70 @@ def test_hub_config_demanding_a_huge_model_or_local_data_is_refused_before_any_w
     assert code != 0
     assert expected in one_line(err)
     assert fake_hub.downloads(repo) == ["config.json"]
+
+
+# -- item 8: a full disk leaves no truncated checkpoint ------------------------------------------------------
+
+def test_full_disk_while_checkpointing_is_one_line_and_leaves_no_truncated_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import torch
+
+    real_save, calls = torch.save, []
+
+    def save_until_the_disk_fills(obj, f, *args, **kwargs):  # the second checkpoint hits ENOSPC half-way
+        calls.append(f)
+        if len(calls) < 2:
+            return real_save(obj, f, *args, **kwargs)
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), *TINY], capsys)
+    assert code != 0
+    assert "the disk is full" in one_line(err) and f"--resume {run}" in one_line(err)
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert checkpoints == ["best.ckpt"]  # no half-written last.ckpt, no temporary left behind
+    from zoo.engine import load_checkpoint
+
+    assert "state_dict" in load_checkpoint(run / "checkpoints" / "best.ckpt")
+    assert not (run / "model.safetensors").exists()
+
+
+# -- item 9: damaged or pickled checkpoints on --resume ------------------------------------------------------
+
+class _Payload:
+    """Unpickling this touches a marker file: proof that a checkpoint was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pickled", "text"])
+def test_resume_refuses_a_damaged_or_pickled_checkpoint_in_one_line_without_unpickling(
+        damage: str, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    (run / "model.safetensors").unlink()
+    (run / "metrics.json").unlink()
+    last = run / "checkpoints" / "last.ckpt"
+    marker = tmp_path / "unpickled"
+    if damage == "truncated":
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    elif damage == "pickled":
+        torch.save({"state_dict": {}, "evil": _Payload(marker)}, last)
+    else:
+        last.write_text("not a checkpoint")
+    code, _, err = run_cli(["train", "siamese", "--resume", str(run)], capsys)
+    assert code != 0
+    line = one_line(err)
+    assert str(last) in line and ("truncated" in line or "never unpickles" in line), line
+    assert not marker.exists()
+    assert not (run / "model.safetensors").exists()

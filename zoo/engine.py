@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.model_size import expected_shapes
 
 if TYPE_CHECKING:
@@ -45,6 +46,55 @@ class FiniteLoss(L.Callback):
         if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
             raise ZooError(f"the training loss became {loss.detach().float().mean().item()} at step {trainer.global_step}; "
                            "lower --lr, keep --grad-clip on, or check the data for extreme values.")
+
+
+class RunDirCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written like every zoo file: a temporary file beside the target (the run
+    directory's own file system, not /tmp), flushed to disk, then renamed; a full disk is one line and
+    leaves the previous checkpoint intact. Checkpoints are read back with ``load_checkpoint`` (no pickles)."""
+
+    def __init__(self, resume_hint: str = "") -> None:
+        super().__init__()
+        self.resume_hint = resume_hint
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        from zoo import io as zio
+        from zoo.errors import disk_error
+
+        path = Path(path)
+        try:
+            with zio.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise disk_error(exc, path, f"the previous {path.name} is intact; {self.resume_hint}") from None
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load_checkpoint(Path(path))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded with ``torch.load(weights_only=True)``: tensors and plain data only,
+    never arbitrary pickled objects. A truncated file or one that is not a torch checkpoint is refused."""
+    import pickle
+    import zipfile
+
+    if not path.is_file():
+        raise ZooError(f"checkpoint {path} does not exist; start the run again without --resume.")
+    fix = f"delete {path} to restart that stage from its beginning, or start a new run"
+    if not zipfile.is_zipfile(path):
+        raise ZooError(f"checkpoint {path} is truncated or not a torch checkpoint, so it cannot be resumed from; {fix}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ZooError(f"checkpoint {path} holds objects other than tensors and plain data ({first_line(exc, 120)}); "
+                       f"zoo never unpickles those: {fix}.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ZooError(f"checkpoint {path} is damaged ({first_line(exc, 120)}); {fix}.") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ZooError(f"{path} is not a Lightning checkpoint (no state_dict); {fix}.")
+    return checkpoint
 
 
 class StepLoader:
@@ -262,8 +312,10 @@ class Run:
             loggers.append(MLFlowLogger(experiment_name=f"zoo-{self.spec.name}", tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
                                         run_name=f"{self.dir.name}-{name}"))
 
+        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
         kwargs: dict[str, Any] = dict(
             max_epochs=epochs or config.epochs,
+            plugins=[RunDirCheckpointIO(resume_hint.rstrip("."))],
             accelerator="gpu" if config.accelerator == "cuda" else config.accelerator,
             devices=resolve_devices(config.devices),
             strategy=config.strategy,
@@ -288,7 +340,6 @@ class Run:
         resuming = self.resume and ckpt_path.exists()
         if not resuming:
             initial_weights(self.spec, module.model)
-        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
         try:
             trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
         except SystemExit:  # Lightning turns SIGTERM into SystemExit(None) = exit 0, and Ctrl-C into exit 1
@@ -304,8 +355,7 @@ class Run:
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
         if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
-            # our own checkpoint, written by this run: safe to unpickle
-            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            state = load_checkpoint(Path(best_path))["state_dict"]
             module.load_state_dict(state)
         model = module.model.cpu().eval()
         if name != "main" and trainer.is_global_zero:
