@@ -364,3 +364,63 @@ def test_resume_refuses_a_damaged_or_pickled_checkpoint_in_one_line_without_unpi
     assert str(last) in line and ("truncated" in line or "never unpickles" in line), line
     assert not marker.exists()
     assert not (run / "model.safetensors").exists()
+
+
+# -- item 5: one image decoder for training and the demo -----------------------------------------------------
+
+def _unusual_images(folder: Path) -> dict[str, Path]:
+    """A 16-bit grey PNG, a float TIFF and a half-transparent RGBA PNG, in class sub-folders."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 1, 24 * 24).reshape(24, 24)
+    paths = {"png16": folder / "a" / "png16.png", "tiff": folder / "b" / "float.tif", "rgba": folder / "c" / "rgba.png"}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(paths["png16"])
+    Image.fromarray((ramp * 1000).astype(np.float32), "F").save(paths["tiff"])
+    rgba = np.zeros((24, 24, 4), np.uint8)
+    rgba[..., 3] = (ramp * 255).astype(np.uint8)  # black ink fading in over a transparent background
+    Image.fromarray(rgba, "RGBA").save(paths["rgba"])
+    return paths
+
+
+def test_training_and_demo_decode_16bit_float_and_transparent_images_to_the_same_pixels(tmp_path: Path) -> None:
+    import numpy as np
+
+    from demos.inputs import image_to_array, load_image
+    from zoo.data.images import load_imagefolder
+
+    paths = _unusual_images(tmp_path / "folder")
+    data = load_imagefolder(path=str(tmp_path / "folder"), size=(16, 16), color="L")
+    preprocessing = {"color": "L", "size": [16, 16], "scale": 1.0, "layout": "NHWC"}
+    for index, name in enumerate(["png16", "tiff", "rgba"]):  # sorted class order a, b, c
+        served = image_to_array(load_image(paths[name]), preprocessing)[..., 0]
+        np.testing.assert_array_equal(data.images[index].astype(np.float32), served, err_msg=name)
+    assert data.images[0].max() > 200  # 16-bit white stays white instead of being clipped or wrapped
+    assert data.images[2][0, 0] > 200  # transparent is paper (white), not black
+
+
+def test_decompression_bomb_and_truncated_png_in_training_data_are_one_line_errors(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from zoo.data.images import load_imagefolder
+
+    bomb = tmp_path / "bomb" / "x"
+    bomb.mkdir(parents=True)
+    Image.new("1", (20000, 20000)).save(bomb / "bomb.png")  # 400 M pixels in a few kB
+    Image.new("L", (8, 8)).save(bomb / "ok.png")
+    with pytest.raises(ZooError, match="too many pixels") as info:
+        load_imagefolder(path=str(tmp_path / "bomb"), size=(8, 8))
+    assert "\n" not in str(info.value)
+
+    big = tmp_path / "trunc" / "x"
+    big.mkdir(parents=True)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1200), dtype=np.uint8)).save(buffer, "PNG")
+    (big / "big.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 9 // 10])
+    with pytest.raises(ZooError, match="truncated or corrupt"):
+        load_imagefolder(path=str(tmp_path / "trunc"), size=(8, 8))

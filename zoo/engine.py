@@ -68,7 +68,7 @@ class RunDirCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            raise disk_error(exc, path, f"the previous {path.name} is intact; {self.resume_hint}") from None
+            raise disk_error(exc, path, f"any earlier {path.name} is intact; {self.resume_hint}") from None
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         return load_checkpoint(Path(path))
