@@ -55,9 +55,10 @@ def decode_image(data: bytes | Path, *, size: tuple[int, int] | None, color: str
     from demos.inputs import InputError, load_image
 
     try:
-        img = load_image(data, f"image {origin}")
+        img = load_image(data, "image")
     except InputError as exc:
-        raise ZooError(f"{str(exc).rstrip('.')} (training data: remove or replace that file).") from None
+        reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        raise ZooError(f"corrupt or unreadable image {origin} ({reason}); remove or replace that file.") from None
     with img:
         img = img.convert(color)
         if size is not None and img.size != (size[1], size[0]):
