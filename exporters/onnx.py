@@ -210,11 +210,8 @@ def zoo_document(source: str | Path | onnx.ModelProto) -> dict[str, Any]:
     if META_DOCUMENT not in meta:
         raise ZooError(f"{where} has no zoo metadata (metadata_props key 'zoo'); export it with `zoo export`, "
                        "or pass the run directory it came from with --source.")
-    try:
-        doc = json.loads(meta[META_DOCUMENT])
-    except json.JSONDecodeError as exc:
-        raise ZooError(f"the zoo metadata in {where} is not valid JSON ({exc}); re-export the model.") from None
-    if not isinstance(doc, dict) or "model" not in doc or not isinstance(doc.get("config"), dict):
+    doc = zio.parse_json_object(meta[META_DOCUMENT], f"the zoo metadata in {where}", "re-export the model")
+    if "model" not in doc or not isinstance(doc.get("config"), dict):
         raise ZooError(f"the zoo metadata in {where} lacks 'model'/'config'; re-export the model with `zoo export`.")
     return doc
 
@@ -222,7 +219,11 @@ def zoo_document(source: str | Path | onnx.ModelProto) -> dict[str, Any]:
 def parity_metadata(source: str | Path | onnx.ModelProto) -> dict[str, Any] | None:
     """The parity report stored in the file, if any."""
     meta = read_metadata(source)
-    return json.loads(meta[META_PARITY]) if META_PARITY in meta else None
+    if META_PARITY not in meta:
+        return None
+    where = source if isinstance(source, (str, Path)) else "the ONNX model"
+    return zio.parse_json_object(meta[META_PARITY], f"the parity metadata in {where}",
+                                 "re-export the file, or pass its source with --source")
 
 
 def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
@@ -235,6 +236,9 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
         raise ZooError(f"{path} does not exist; pass an .onnx file written by `zoo export`.")
     try:
         proto = onnx.load(str(path))
+    except onnx.checker.ValidationError as exc:  # e.g. external data pointing outside the file's folder
+        raise ZooError(f"{path} is refused by onnx ({first_line(exc, 200)}); zoo reads only self-contained ONNX files, "
+                       "re-export it with the weights inside.") from None
     except (DecodeError, ValueError, OSError, RuntimeError) as exc:
         raise ZooError(f"{path} is not a readable ONNX file ({first_line(exc)}); it is truncated or corrupt, re-export or re-download it.") from None
     if not proto.graph.node and not proto.graph.output:

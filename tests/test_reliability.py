@@ -424,3 +424,102 @@ def test_decompression_bomb_and_truncated_png_in_training_data_are_one_line_erro
     (big / "big.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 9 // 10])
     with pytest.raises(ZooError, match="truncated or corrupt"):
         load_imagefolder(path=str(tmp_path / "trunc"), size=(8, 8))
+
+
+# -- item 9: one-line errors for damaged files and impossible outputs ----------------------------------------
+
+@pytest.fixture(scope="module")
+def exported(siamese_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The siamese ONNX export, written into a folder that held the staging folder of a killed export."""
+    import socket
+
+    from exporters.export import export
+
+    out = tmp_path_factory.mktemp("exported")
+    stale = out / f".zoo-export-{socket.gethostname()}-{_dead_pid()}-abcd1234"
+    (stale / "partial").mkdir(parents=True)
+    result = export(siamese_run, "onnx", out)
+    assert not stale.exists()
+    assert not list(out.glob(".zoo-export-*"))
+    return result.path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_non_utf8_yaml_config_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_bytes("epochs: 1\nname: caf\xe9\n".encode("latin-1"))
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "siamese", "--config", str(config), "--out", str(out)], capsys)
+    assert code != 0 and "is not UTF-8 text" in one_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"{", b"[1, 2]", b"\xff\xfe{}"])
+def test_invalid_metrics_json_is_one_line(content: bytes, siamese_run: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    (run / "metrics.json").write_bytes(content)
+    code, _, err = run_cli(["eval", str(run)], capsys)
+    assert code != 0 and str(run / "metrics.json") in one_line(err)
+
+
+@pytest.mark.parametrize("damage", ["sidecar", "metadata", "external-data"])
+def test_damaged_parity_report_or_onnx_external_data_outside_is_one_line(
+        damage: str, exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+
+    from exporters.onnx import META_PARITY
+
+    target = tmp_path / exported.name
+    shutil.copy(exported, target)
+    if damage == "sidecar":
+        target.with_name(target.name + ".parity.json").write_text("{not json")
+        expected = "is not valid JSON"
+    else:
+        proto = onnx.load(str(target))
+        if damage == "metadata":
+            for prop in proto.metadata_props:
+                if prop.key == META_PARITY:
+                    prop.value = "{broken"
+            expected = "the parity metadata"
+        else:
+            tensor = proto.graph.initializer[0]
+            tensor.ClearField("raw_data")
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            del tensor.external_data[:]
+            tensor.external_data.add(key="location", value="../../../../etc/passwd")
+            expected = "refused by onnx"
+        onnx.save(proto, str(target))
+    code, _, err = run_cli(["verify", str(target)], capsys)
+    assert code != 0 and expected in one_line(err)
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_export_out_an_existing_file_or_an_unwritable_place_is_one_line(
+        where: str, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "taken.txt" if where == "file" else Path("/proc/zoo-reliability-test")
+    if where == "file":
+        out.write_text("mine")
+    code, _, err = run_cli(["export", str(siamese_run), "--out", str(out)], capsys)
+    assert code != 0
+    assert ("is an existing file" if where == "file" else "cannot write into the output folder") in one_line(err)
+    if where == "file":
+        assert out.read_text() == "mine"
+
+
+# -- item 10: file modes ------------------------------------------------------------------------------------
+
+def test_weights_and_exports_have_the_mode_of_other_artifacts(siamese_run: Path, exported: Path) -> None:
+    import stat
+
+    from zoo.io import _UMASK
+
+    plain = 0o666 & ~_UMASK  # what `open(path, "w")` gives a new file (0644 under the usual umask 022)
+    for path in (siamese_run / "model.safetensors", siamese_run / "config.json", siamese_run / "metrics.json", exported):
+        assert stat.S_IMODE(path.stat().st_mode) == plain, path

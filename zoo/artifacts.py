@@ -7,7 +7,6 @@ into an :class:`Artifact`: the configured model spec, validated *before* any wei
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 from dataclasses import dataclass, field
@@ -135,11 +134,8 @@ def read_config(root: Path) -> tuple[str, dict[str, Any]]:
 
 def _read_portable_config(root: Path) -> tuple[str, dict[str, Any]]:
     if (root / CONFIG_JSON).is_file():
-        try:
-            doc = json.loads((root / CONFIG_JSON).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ZooError(f"{root / CONFIG_JSON} is not valid JSON ({exc}); restore it from the run or the Hub.") from None
-        if not isinstance(doc, dict) or "model" not in doc or not isinstance(doc.get("config"), dict):
+        doc = zio.read_json_object(root / CONFIG_JSON, "restore it from the run or the Hub")
+        if "model" not in doc or not isinstance(doc.get("config"), dict):
             raise ZooError(f"{root / CONFIG_JSON} is not a zoo config (needs 'model' and 'config'); was it written by zoo?")
         return str(doc["model"]), doc["config"]
     if (root / CONFIG_YAML).is_file():
@@ -178,7 +174,7 @@ def load(source: str | Path) -> Artifact:
     check_weights_header(spec, weights)  # names, shapes and size from the header, before any weight is read
     metrics = {}
     if (root / METRICS).is_file():
-        metrics = json.loads((root / METRICS).read_text(encoding="utf-8"))
+        metrics = zio.read_json_object(root / METRICS, "restore it from the run or delete it (it is re-written by `zoo train`)")
     return Artifact(root=root, spec=spec, weights=weights, source=text, metrics=metrics)
 
 

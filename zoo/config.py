@@ -135,6 +135,10 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ZooError(f"config file {path} does not exist; pass an existing YAML file to --config.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ZooError(f"config file {path} is not UTF-8 text; save it as UTF-8 YAML.") from None
+    except RecursionError:
+        raise ZooError(f"config file {path} nests too deeply; write a flat mapping of option: value.") from None
     except yaml.YAMLError as exc:
         raise ZooError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]}); fix its syntax.") from None
     if not isinstance(data, dict):

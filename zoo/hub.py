@@ -297,7 +297,8 @@ def _stage(art: Artifact, source: str, formats: list[str], published_as: HubRef,
         files[f"model.{fmt}"], report = _export(source, fmt, staging / "exports")
         parity[fmt] = _published_report(report, f"model.{fmt}", published_as)
         files[f"model.{fmt}.parity.json"] = zio.write_json(staging / f"model.{fmt}.parity.json", parity[fmt])
-    bench = json.loads(files["bench.json"].read_text(encoding="utf-8")) if "bench.json" in files else None
+    bench = (zio.read_json_object(files["bench.json"], "re-run `zoo bench` on the run, or delete bench.json")
+             if "bench.json" in files else None)
     context = card.CardContext(published_as.repo_id, files={*files, "README.md"}, revision=published_as.revision,
                                license=license, bench=bench, parity=parity)
     files["README.md"] = zio.write_text(staging / "README.md", card.render(art, context))
