@@ -523,3 +523,18 @@ def test_weights_and_exports_have_the_mode_of_other_artifacts(siamese_run: Path,
     plain = 0o666 & ~_UMASK  # what `open(path, "w")` gives a new file (0644 under the usual umask 022)
     for path in (siamese_run / "model.safetensors", siamese_run / "config.json", siamese_run / "metrics.json", exported):
         assert stat.S_IMODE(path.stat().st_mode) == plain, path
+
+
+def test_hub_file_named_with_windows_parent_segments_is_never_fetched(
+        fake_hub, siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hub_server import hf_env, hub_environment
+
+    repo = "tester/dotdot"
+    fake_hub.commit_files(repo, {"config.json": (siamese_run / "config.json").read_bytes(),
+                                 "model.safetensors": (siamese_run / "model.safetensors").read_bytes(),
+                                 "..\\..\\x.png": b"\x89PNG\r\n\x1a\n not really", "curves.png": (siamese_run / "training_curves.png").read_bytes()})
+    with hub_environment(hf_env(fake_hub.url, tmp_path / "home")):
+        code, out, err = run_cli(["pull", repo], capsys)
+    assert code == 0, err
+    assert "..\\..\\x.png" not in fake_hub.downloads(repo) and "curves.png" in fake_hub.downloads(repo)
+    assert not list(tmp_path.rglob("x.png"))

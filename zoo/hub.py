@@ -118,7 +118,10 @@ def download(source: str, files: Sequence[str] | None = None, *, force_download:
 
 
 def is_downloadable(name: str) -> bool:
-    return "/" not in name and any(fnmatch.fnmatchcase(name, pattern) for pattern in DOWNLOADABLE)
+    """A plain top-level file name of a safe kind: no folder, no Windows separator, no '..' (a repo file
+    named ``..\\..\\x.png`` is never fetched), no control characters."""
+    plain = not any(c in name for c in "/\\:") and ".." not in name and name.isprintable() and not name.startswith(".")
+    return plain and any(fnmatch.fnmatchcase(name, pattern) for pattern in DOWNLOADABLE)
 
 
 def _reject_unsafe(files: Sequence[str] | None) -> None:
