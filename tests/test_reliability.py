@@ -171,7 +171,9 @@ def one_line(err: str) -> str:
 # -- item 2: --run-dir at a finished run needs --overwrite ---------------------------------------------------
 
 def test_run_dir_at_a_finished_run_needs_overwrite_which_keeps_the_users_other_files(
-        siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     run = tmp_path / "run"
     shutil.copytree(siamese_run, run)
     (run / "notes.txt").write_text("mine")
@@ -179,11 +181,17 @@ def test_run_dir_at_a_finished_run_needs_overwrite_which_keeps_the_users_other_f
     code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), *TINY], capsys)
     assert code != 0 and "--overwrite" in one_line(err)
     assert (run / "model.safetensors").read_bytes() == before
-    code, _, err = run_cli(["train", "siamese", "--run-dir", str(run), "--overwrite", *TINY, "--seed", "5"], capsys)
+    argv = ["train", "siamese", "--run-dir", str(run), "--overwrite", *TINY, "--seed", "5"]
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/zoo", *argv])  # recorded as the run's command
+    code, _, err = run_cli(argv, capsys)
     assert code == 0, err
     assert (run / "model.safetensors").read_bytes() != before
-    assert "--seed 5" in (run / "metrics.json").read_text() or '"seed": 5' in (run / "config.json").read_text()
+    assert '"seed": 5' in (run / "config.json").read_text()
     assert (run / "notes.txt").read_text() == "mine"
+    # item 10: the recorded command names no absolute local path (config.json, metrics.json, the card stub)
+    for name in ("config.json", "metrics.json", "model_card.md"):
+        text = (run / name).read_text()
+        assert "--overwrite" in text and "<local>/run" in text and str(tmp_path) not in text, name
 
 
 # -- item 6: model-specific options, hardware and numerics -----------------------------------------------------
@@ -538,3 +546,20 @@ def test_hub_file_named_with_windows_parent_segments_is_never_fetched(
     assert code == 0, err
     assert "..\\..\\x.png" not in fake_hub.downloads(repo) and "curves.png" in fake_hub.downloads(repo)
     assert not list(tmp_path.rglob("x.png"))
+
+
+def test_push_of_an_older_run_cuts_absolute_paths_from_the_recorded_command(siamese_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from zoo import artifacts
+    from zoo.hub import _run_files
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    for name in ("config.json", "metrics.json"):
+        doc = json.loads((run / name).read_text())
+        (run / name).write_text(json.dumps({**doc, "command": "zoo train siamese --run-dir /home/alice/secret/run"}))
+    files = _run_files(artifacts.load(run), tmp_path / "staging")
+    for name in ("config.json", "metrics.json"):
+        recorded = json.loads(files[name].read_text())["command"]
+        assert recorded == "zoo train siamese --run-dir '<local>/run'", name

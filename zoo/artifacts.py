@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
 from zoo import io as zio
+from zoo.config import portable_command
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class Artifact:
 def config_document(spec: ZooModel, command: str = "") -> dict[str, Any]:
     """The content of config.json: enough to rebuild the model and to use its exported files."""
     return {"model": spec.name, "zoo_version": __version__, "config": spec.config.portable_dict(),
-            **{k: v for k, v in spec.describe().items() if k != "model"}, "command": command}
+            **{k: v for k, v in spec.describe().items() if k != "model"}, "command": portable_command(command)}
 
 
 def write_config(run_dir: Path, spec: ZooModel, command: str = "") -> None:
@@ -211,7 +212,7 @@ def finish_run(run_dir: Path, spec: ZooModel, model: nn.Module, *, train_seconds
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "parameters": sum(p.numel() for p in model.parameters()),
         "parameter_summary": parameter_summaries or {},
-        "command": command,
+        "command": portable_command(command),
         "zoo_version": __version__,
         "python": sys.version.split()[0],
     }

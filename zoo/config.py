@@ -96,6 +96,32 @@ class TrainConfig(BaseModel):
         return {k: v for k, v in self.to_dict().items() if k not in portable or portable[k] != v}
 
 
+LOCAL = "<local>"
+
+
+def portable_command(command: str) -> str:
+    """``command`` with this machine's absolute paths cut to ``<local>/NAME``: what config.json, metrics.json
+    and model cards record, so a pushed model does not publish the user's directory layout."""
+    import os
+    import shlex
+
+    def cut(token: str) -> str:
+        for sep in ("=", ":"):
+            head, found, tail = token.partition(sep)
+            if found and head and (tail.startswith(("/", "~"))):
+                return head + sep + cut(tail)
+        if token.startswith(("/", "~")):
+            name = os.path.basename(token.rstrip("/"))
+            return f"{LOCAL}/{name}" if name else LOCAL
+        return token
+
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        tokens = command.split()
+    return " ".join(shlex.quote(cut(t)) if cut(t) != t else t for t in tokens) if tokens else command
+
+
 def is_local_data(value: str) -> bool:
     """True for data given as a local path (``imagefolder:PATH``, a CSV file), not a named data set."""
     return value.startswith("imagefolder:") or value.lower().endswith((".csv", ".tsv", ".xls", ".xlsx")) or "/" in value

@@ -365,8 +365,22 @@ def _run_files(art: Artifact, staging: Path) -> dict[str, Path]:
     files[CONFIG_JSON] = config if _regular_file(config) else zio.write_json(
         staging / CONFIG_JSON, config_document(art.spec, art.metrics.get("command", "")))
     files.update({name: root / name for name in RUN_FILES if _regular_file(root / name)})
+    for name in (CONFIG_JSON, "metrics.json"):  # runs recorded before commands were made portable
+        if name in files:
+            files[name] = _portable_copy(files[name], staging)
     files.update({png.name: png for png in sorted(root.glob("*.png")) if _regular_file(png) and _is_png(png)})
     return files
+
+
+def _portable_copy(path: Path, staging: Path) -> Path:
+    """``path`` itself, or a staged copy whose recorded ``command`` has this machine's paths cut out."""
+    from zoo.config import portable_command
+
+    doc = zio.read_json_object(path, "restore it from the run")
+    command = doc.get("command")
+    if not isinstance(command, str) or portable_command(command) == command:
+        return path
+    return zio.write_json(staging / path.name, {**doc, "command": portable_command(command)})
 
 
 def _export(source: str, fmt: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
