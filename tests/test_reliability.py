@@ -563,3 +563,25 @@ def test_push_of_an_older_run_cuts_absolute_paths_from_the_recorded_command(siam
     for name in ("config.json", "metrics.json"):
         recorded = json.loads(files[name].read_text())["command"]
         assert recorded == "zoo train siamese --run-dir '<local>/run'", name
+
+
+def test_resume_keeps_the_metrics_rows_logged_before_the_checkpoint(siamese_run: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    (run / "model.safetensors").unlink()
+    (run / "metrics.json").unlink()
+    doc = json.loads((run / "config.json").read_text())
+    doc["config"]["epochs"] = 2  # the run was stopped after epoch 1 of 2
+    (run / "config.json").write_text(json.dumps(doc))
+    log = run / "logs" / "main" / "metrics.csv"
+    before = [row["step"] for row in csv.DictReader(log.open())]
+    assert before
+    code, _, err = run_cli(["train", "siamese", "--resume", str(run), "--no-progress"], capsys)
+    assert code == 0, err
+    after = [row["step"] for row in csv.DictReader(log.open())]
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert max(map(int, after)) >= 6  # epoch 2 was logged too

@@ -305,7 +305,12 @@ class Run:
         if self.progress:
             callbacks.append(RichProgressBar(leave=True))
         log_root = self.dir / "logs"
-        loggers: list[Any] = [CSVLogger(log_root, name=name, version=""), TensorBoardLogger(log_root, name="tensorboard", version=name)]
+        csv_logger = CSVLogger(log_root, name=name, version="")
+        ckpt_path = ckpt_dir / "last.ckpt"
+        resuming = self.resume and ckpt_path.exists()
+        if resuming:
+            keep_earlier_rows(csv_logger, ckpt_path)
+        loggers: list[Any] = [csv_logger, TensorBoardLogger(log_root, name="tensorboard", version=name)]
         if os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow only where the user points zoo at a tracking server/store
             from lightning.pytorch.loggers import MLFlowLogger
 
@@ -336,8 +341,6 @@ class Run:
         callbacks += overrides.pop("callbacks", [])  # extra callbacks (e.g. zoo tune's pruning) join the run's own
         kwargs.update(overrides)
         trainer = L.Trainer(**kwargs)
-        ckpt_path = ckpt_dir / "last.ckpt"
-        resuming = self.resume and ckpt_path.exists()
         if not resuming:
             initial_weights(self.spec, module.model)
         try:
@@ -363,6 +366,27 @@ class Run:
 
             save_weights(model, done_marker)
         return model
+
+
+def keep_earlier_rows(logger: CSVLogger, checkpoint: Path) -> None:
+    """On --resume, keep the rows of metrics.csv logged before ``checkpoint`` (Lightning's CSV writer deletes
+    the file when it starts); rows logged after it are dropped, as the resumed run logs those steps again."""
+    import csv
+
+    path = Path(logger.log_dir) / "metrics.csv"
+    if not path.is_file():
+        return
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows, header = list(reader), list(reader.fieldnames or [])
+    step = int(load_checkpoint(checkpoint).get("global_step", 0))
+    kept = [row for row in rows if str(row.get("step", "")).isdigit() and int(row["step"]) < step]
+    writer = logger.experiment  # creating Lightning's writer removes the old file
+    writer.metrics_keys = sorted(header)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.DictWriter(handle, fieldnames=writer.metrics_keys)
+        out.writeheader()
+        out.writerows(kept)
 
 
 def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str = "",
