@@ -199,7 +199,7 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
         cls = registry.get(model_name)
         if opts.get("preset"):
             overrides = {**registry.card(model_name).preset(opts["preset"]).config, **overrides}
-        config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides)
+        config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides, model=model_name)
         spec = cls(config)
         run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)
         resume = False

@@ -159,6 +159,8 @@ def verify(file: str | Path, *, source: str | Path | None = None, atol: float | 
     from exporters.sources import resolve_source
 
     path = Path(file).expanduser()
+    if path.is_dir():
+        raise ZooError(f"{path} is a folder; pass one exported file in it (.onnx, .keras, .torchscript.pt or .safetensors).")
     if not path.is_file():
         raise ZooError(f"{path} does not exist; pass an exported .onnx, .keras, .torchscript.pt or .safetensors file.")
     stored = _stored_report(path) or {}

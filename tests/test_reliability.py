@@ -585,3 +585,27 @@ def test_resume_keeps_the_metrics_rows_logged_before_the_checkpoint(siamese_run:
     after = [row["step"] for row in csv.DictReader(log.open())]
     assert after[: len(before)] == before and len(after) > len(before)
     assert max(map(int, after)) >= 6  # epoch 2 was logged too
+
+
+# -- item 10: smaller things ---------------------------------------------------------------------------------
+
+def test_yaml_naming_another_model_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "c.yaml").write_text("model: nlnl\nepochs: 1\n")
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "siamese", "--config", str(tmp_path / "c.yaml"), "--out", str(out)], capsys)
+    assert code != 0 and "is a config for model 'nlnl', not 'siamese'" in one_line(err)
+    assert not out.exists()
+
+
+def test_csv_error_quotes_the_cell_that_is_not_a_number(tmp_path: Path) -> None:
+    from zoo.data.tabular import load_csv
+
+    rows = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(6)) + "6,oops,0\n"
+    (tmp_path / "t.csv").write_text(rows)
+    with pytest.raises(ZooError, match=r"column 'b' .* \('oops' in row 8\)"):
+        load_csv(path=str(tmp_path / "t.csv"), target="label")
+
+
+def test_verify_of_a_folder_says_it_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["verify", str(tmp_path)], capsys)
+    assert code != 0 and "is a folder" in one_line(err) and "does not exist" not in err

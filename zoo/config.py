@@ -138,12 +138,17 @@ def field_kind(annotation: Any) -> tuple[Any, bool]:
 
 
 def load_config(config_cls: type[TrainConfig], *, yaml_path: str | Path | None = None,
-                overrides: dict[str, Any] | None = None, source: str = "options") -> TrainConfig:
-    """Build a validated config from an optional YAML file, then CLI overrides on top."""
+                overrides: dict[str, Any] | None = None, source: str = "options", model: str | None = None) -> TrainConfig:
+    """Build a validated config from an optional YAML file, then CLI overrides on top. A ``model:`` key
+    (saved configs carry one) must name ``model`` when that is given."""
     values: dict[str, Any] = {}
     if yaml_path is not None:
         values.update(read_yaml_mapping(yaml_path))
         source = str(yaml_path)
+        named = values.get("model")
+        if model is not None and named is not None and str(named) != model:
+            raise ZooError(f"{yaml_path} is a config for model '{named}', not '{model}'; train it with "
+                           f"`zoo train {named} --config {yaml_path}` or change its `model:` line.")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     values.pop("model", None)  # saved configs carry the model name; it is not a field
     values.pop("zoo_version", None)

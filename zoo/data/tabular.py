@@ -89,8 +89,10 @@ def from_frame(frame: Any, *, name: str, target: str, impute: bool, license: str
         if pd.api.types.is_bool_dtype(series):
             continue
         if not pd.api.types.is_numeric_dtype(series):
-            example = series.dropna().astype(str).iloc[0] if series.notna().any() else ""
-            raise ZooError(f"column '{column}' of {name} is not numeric (e.g. '{example}'); encode it as numbers "
+            # quote a cell that is really not a number (the first cells may well be numbers)
+            bad = series[series.notna() & pd.to_numeric(series, errors="coerce").isna()]
+            where = f"'{bad.iloc[0]}' in row {frame.index.get_loc(bad.index[0]) + 2}" if len(bad) else "no numbers"
+            raise ZooError(f"column '{column}' of {name} is not numeric ({where}); encode it as numbers "
                            "or drop the column.")
     classes = sorted({str(v) for v in labels}, key=_natural_key)
     index = {c: i for i, c in enumerate(classes)}
