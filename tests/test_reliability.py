@@ -609,3 +609,26 @@ def test_csv_error_quotes_the_cell_that_is_not_a_number(tmp_path: Path) -> None:
 def test_verify_of_a_folder_says_it_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["verify", str(tmp_path)], capsys)
     assert code != 0 and "is a folder" in one_line(err) and "does not exist" not in err
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e308", "-inf"])
+def test_csv_cell_beyond_float_range_is_one_line(cell: str, tmp_path: Path) -> None:
+    from zoo.data.tabular import load_csv
+
+    rows = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(6)) + f"6,{cell},0\n"
+    (tmp_path / "t.csv").write_text(rows)
+    with pytest.raises(ZooError, match=r"column 'b' .* \(data row 7\); values must be finite"):
+        load_csv(path=str(tmp_path / "t.csv"), target="label")
+
+
+def test_nan_weights_are_one_line_on_eval(siamese_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(siamese_run, run)
+    state = load_file(run / "model.safetensors")
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key][0] = float("nan")
+    save_file(state, run / "model.safetensors")
+    code, _, err = run_cli(["eval", str(run)], capsys)
+    assert code != 0 and f"weight {key}" in one_line(err) and "NaN" in one_line(err)

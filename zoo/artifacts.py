@@ -47,9 +47,16 @@ class Artifact:
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(self.weights))
+            state = load_file(str(self.weights))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ZooError(f"weights file {self.weights} is corrupt or not safetensors ({exc}); re-download or retrain it.") from None
+        import torch
+
+        for key, tensor in state.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ZooError(f"weight {key} in {self.weights} holds NaN or infinite values; the run diverged or the "
+                               "file was damaged: retrain it (lower --lr) or re-download it.")
+        return state
 
     @cached_property
     def model(self) -> nn.Module:

@@ -51,6 +51,9 @@ class TabularDataset:
 
 # -- validation shared by every loader ---------------------------------------------------------------
 
+MAX_ABS_VALUE = 1e30  # feature values beyond this overflow float32 after scaling (1e308, inf)
+
+
 def _check_table(ds: TabularDataset, target: str) -> TabularDataset:
     if ds.features.shape[1] < 2:
         raise ZooError(f"{ds.name} has {ds.features.shape[1]} numeric feature column(s); DeepInsight-style image "
@@ -59,6 +62,11 @@ def _check_table(ds: TabularDataset, target: str) -> TabularDataset:
         only = ds.classes[0] if ds.classes else "none"
         raise ZooError(f"target column '{target}' of {ds.name} has a single class ('{only}'); classification "
                        "needs rows of at least two classes.")
+    extreme = np.isinf(ds.features) | (np.abs(np.nan_to_num(ds.features)) > MAX_ABS_VALUE)
+    if extreme.any():
+        row, col = (int(i) for i in np.argwhere(extreme)[0])
+        raise ZooError(f"column '{ds.feature_names[col]}' of {ds.name} holds {ds.features[row, col]!r} (data row {row + 1}); "
+                       f"values must be finite and within +-{MAX_ABS_VALUE:g} (scaling would overflow): fix or drop that row.")
     if not ds.impute:
         missing = np.isnan(ds.features).sum(axis=0)
         if missing.any():
