@@ -170,7 +170,7 @@ def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run direc
 
 # -- zoo train MODEL: one sub-command per registered model, built on demand --------------------------
 
-RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "resume", "progress", "verbose"}
+RUN_OPTIONS = {"preset", "config_file", "out", "run_dir", "overwrite", "resume", "progress", "verbose"}
 
 
 def _option_parameter(name: str, field: Any) -> inspect.Parameter:
@@ -207,6 +207,7 @@ def _train_command(model_name: str) -> Any:
                           default=typer.Option(None, "--config", help="YAML file of options (command-line options override it).")),
         inspect.Parameter("out", kw, annotation=Path, default=typer.Option(Path("runs"), "--out", help="Root folder for run directories.")),
         inspect.Parameter("run_dir", kw, annotation=Optional[Path], default=typer.Option(None, "--run-dir", help="Exact run directory (default: OUT/MODEL/TIMESTAMP).")),
+        inspect.Parameter("overwrite", kw, annotation=bool, default=typer.Option(False, "--overwrite", help="Let --run-dir replace a finished run there (its zoo files are removed once the options are valid).")),
         inspect.Parameter("resume", kw, annotation=Optional[Path], default=typer.Option(None, "--resume", help="Continue an interrupted run (its directory) from its last checkpoint.")),
         inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(True, "--progress/--no-progress", help="Show progress bars.")),
         inspect.Parameter("verbose", kw, annotation=bool, default=typer.Option(False, "--verbose", help="Also show Lightning's info lines and library warnings.")),
@@ -250,14 +251,15 @@ def _train(model_name: str, overrides: dict[str, Any], opts: dict[str, Any]) -> 
         cls = registry.get(model_name)
         if opts.get("preset"):
             overrides = {**registry.card(model_name).preset(opts["preset"]).config, **overrides}
-        config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides)
+        config = load_config(cls.Config, yaml_path=opts.get("config_file"), overrides=overrides, model=model_name)
         spec = cls(config)
         run_dir = Path(opts["run_dir"]) if opts.get("run_dir") else new_run_dir(Path(opts["out"]), model_name)
         resume = False
     from zoo.quiet import quiet_training
 
     with quiet_training(bool(opts.get("verbose"))):
-        doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True))
+        doc = train(spec, run_dir, resume=resume, command=command, progress=opts.get("progress", True),
+                    overwrite=bool(opts.get("overwrite")))
     if doc:
         _print_result(doc, run_dir)
 
@@ -312,6 +314,13 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
         err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}.", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from zoo.errors import FULL_DISK_ERRNOS, disk_error
+
+        if exc.errno not in FULL_DISK_ERRNOS | {30}:  # 30 = EROFS; other OSErrors are bugs worth a traceback
+            raise
+        err_console.print(f"[bold red]error:[/] {disk_error(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except (TyperAbort, KeyboardInterrupt):
         err_console.print("[bold red]aborted[/]")
         sys.exit(130)

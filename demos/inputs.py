@@ -32,20 +32,27 @@ def _megabytes(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
-def load_image(path: str | Path | None, what: str = "image") -> Image.Image:
-    """The image at ``path`` as an "L" or "RGB" PIL image (transparency flattened onto white).
+def load_image(path: str | Path | bytes | None, what: str = "image") -> Image.Image:
+    """The image at ``path`` (or in the bytes ``path``) as an "L" or "RGB" PIL image (transparency
+    flattened onto white, 16-bit and float grey rescaled to 8 bits).
 
-    Refuses, with an :class:`InputError`, a missing input, a file over :data:`MAX_FILE_BYTES`, a file
-    that is not a PNG/JPEG/BMP/GIF/TIFF/WEBP image, more than :data:`MAX_PIXELS` pixels (read from the
-    header, so a decompression bomb is never decoded) and truncated or corrupt image data.
+    The one image decoder of zoo: the demos and the training data (``zoo.data.images.decode_image``) both
+    use it, so a served model sees the inputs it learned from. Refuses, with an :class:`InputError`, a
+    missing input, a file over :data:`MAX_FILE_BYTES`, a file that is not a PNG/JPEG/BMP/GIF/TIFF/WEBP
+    image, more than :data:`MAX_PIXELS` pixels (read from the header, so a decompression bomb is never
+    decoded) and truncated or corrupt image data.
     """
-    if path is None or str(path) == "":
+    if path is None or (not isinstance(path, bytes) and str(path) == ""):
         raise InputError(f"{what}: nothing was given; upload, capture or draw an image first.")
-    path = Path(path)
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        raise InputError(f"{what}: the uploaded file is gone; upload it again.") from None
+    if isinstance(path, bytes):
+        size, source, name = len(path), io.BytesIO(path), what
+    else:
+        path = Path(path)
+        source, name = path, path.name
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            raise InputError(f"{what}: the uploaded file is gone; upload it again.") from None
     if size > MAX_FILE_BYTES:
         raise InputError(f"{what}: the file is {_megabytes(size)}; the limit is {_megabytes(MAX_FILE_BYTES)}, send a smaller image.")
     if size == 0:
@@ -54,11 +61,11 @@ def load_image(path: str | Path | None, what: str = "image") -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path, formats=IMAGE_FORMATS)
+            image = Image.open(source, formats=IMAGE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{what}: the image has too many pixels; the limit is {MAX_PIXELS:,}, resize it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(f"{what}: '{path.name}' is not an image file; upload a PNG, JPEG, BMP, GIF, TIFF or WEBP image.") from None
+        raise InputError(f"{what}: '{name}' is not an image file; upload a PNG, JPEG, BMP, GIF, TIFF or WEBP image.") from None
     with image:
         width, height = image.size
         if width * height > MAX_PIXELS:

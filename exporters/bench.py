@@ -140,11 +140,14 @@ def parse_providers(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+MAX_BATCH_SIZE = 65536  # inputs are materialised at the largest batch size: bound it before allocating
+
+
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
     sizes = []
     for part in (p.strip() for p in text.split(",")):
-        if not part.lstrip("-").isdigit() or int(part) < 1:
-            raise ZooError(f"--batch-sizes takes positive whole numbers, got '{part}'; e.g. --batch-sizes 1,8,32.")
+        if not part.lstrip("-").isdigit() or not 1 <= int(part) <= MAX_BATCH_SIZE:
+            raise ZooError(f"--batch-sizes takes whole numbers from 1 to {MAX_BATCH_SIZE}, got '{part}'; e.g. --batch-sizes 1,8,32.")
         sizes.append(int(part))
     return tuple(sorted(set(sizes)))
 

@@ -84,7 +84,10 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     from zoo import graphs as zgraphs
     from zoo.runtime import torch_predictor
 
+    from exporters.onnx import check_opset
+
     to = _check_target(to, TARGETS, "zoo export")
+    opset = check_opset(opset)
     if quantize is not None and quantize not in ("dynamic", "static"):
         raise ZooError(f"--quantize must be 'dynamic' or 'static', got '{quantize}'.")
     if (fp16 or quantize) and to != "onnx":
@@ -178,6 +181,8 @@ def verify(file: str | Path, *, source: str | Path | None = None, atol: float | 
     from exporters.sources import resolve_source
 
     path = Path(file).expanduser()
+    if path.is_dir():
+        raise ZooError(f"{path} is a folder; pass one exported file in it (.onnx, .keras, .torchscript.pt or .safetensors).")
     if not path.is_file():
         raise ZooError(f"{path} does not exist; pass an exported .onnx, .keras, .torchscript.pt or .safetensors file.")
     stored = _stored_report(path) or {}
@@ -380,12 +385,60 @@ def publish(staged: Path, final: Path, report: dict[str, Any], fmt: str) -> Expo
     return ExportResult(path=final, parity=report, parity_path=parity_path, format=fmt)
 
 
+STAGING_PREFIX = ".zoo-export-"
+
+
 @contextlib.contextmanager
 def staging(out_dir: Path) -> Iterator[Path]:
-    """A hidden scratch folder inside ``out_dir`` (same file system, so the final rename is atomic)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".zoo-export-") as tmp:
-        yield Path(tmp)
+    """A hidden scratch folder inside ``out_dir`` (same file system, so the final rename is atomic).
+
+    Its name carries this host and process id, so the staging folders of exports that were killed
+    (SIGKILL, power loss) are recognised and removed by the next export into the same folder."""
+    import socket
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ZooError(f"--out {out_dir} is an existing file; give a folder to write the export into.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(out_dir)
+        tmp = tempfile.TemporaryDirectory(dir=out_dir, prefix=f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-")
+    except OSError as exc:
+        raise ZooError(f"cannot write into the output folder {out_dir} ({exc.strerror or first_line(exc)}); "
+                       "choose a writable folder with --out.") from None
+    with tmp as name:
+        yield Path(name)
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove ``.zoo-export-*`` folders in ``out_dir`` left by exports of this host that are no longer running."""
+    import shutil
+    import socket
+    import time
+
+    host, removed = socket.gethostname(), []
+    for entry in out_dir.glob(f"{STAGING_PREFIX}*"):
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        parts = entry.name[len(STAGING_PREFIX):].rsplit("-", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            stale = parts[0] == host and not _process_alive(int(parts[1]))
+        else:  # a name from before host/pid were recorded: stale once a day old
+            stale = time.time() - entry.stat().st_mtime > 86400
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def describe_source(src: ResolvedSource) -> dict[str, Any]:

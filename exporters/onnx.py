@@ -33,6 +33,29 @@ META_PARITY = "parity"
 # Opset the exporter targets when none is asked for; 18+ is what the dynamo exporter emits natively.
 DEFAULT_OPSET = 20
 
+# torch's dynamo exporter emits opset 18 natively (lower opsets go through a lossy version converter that
+# may leave the graph at 18); the top is the newest opset both torch and the installed onnx know.
+MIN_OPSET = 18
+
+
+def max_opset() -> int:
+    import onnx.defs
+    from torch.onnx import _constants
+
+    return min(int(getattr(_constants, "ONNX_MAX_OPSET", DEFAULT_OPSET)), onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int | None) -> int | None:
+    """``--opset`` within what torch's exporter writes, before any work (never silently another opset)."""
+    if opset is None:
+        return None
+    top = max_opset()
+    if isinstance(opset, bool) or not MIN_OPSET <= int(opset) <= top:
+        raise ZooError(f"--opset {opset} is not supported: torch's ONNX exporter writes opsets {MIN_OPSET} to {top}; "
+                       f"pick one in that range (default {DEFAULT_OPSET}).")
+    return int(opset)
+
+
 ModelSource = Union["Artifact", tuple["ZooModel", "nn.Module"]]
 
 
@@ -87,6 +110,10 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
     proto = program.model_proto
     if dynamic_batch:
         declare_dynamic_axes(proto, inputs, outputs)
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and written != opset:
+        raise ZooError(f"torch exported {spec.name} at opset {written}, not the --opset {opset} asked for; "
+                       f"use --opset {written} or leave it out.")
     if optimize:
         proto = optimize_with_onnxruntime(proto)
     check_model(proto, what=f"the exported {spec.name} graph")
@@ -207,11 +234,8 @@ def zoo_document(source: str | Path | onnx.ModelProto) -> dict[str, Any]:
     if META_DOCUMENT not in meta:
         raise ZooError(f"{where} has no zoo metadata (metadata_props key 'zoo'); export it with `zoo export`, "
                        "or pass the run directory it came from with --source.")
-    try:
-        doc = json.loads(meta[META_DOCUMENT])
-    except json.JSONDecodeError as exc:
-        raise ZooError(f"the zoo metadata in {where} is not valid JSON ({exc}); re-export the model.") from None
-    if not isinstance(doc, dict) or "model" not in doc or not isinstance(doc.get("config"), dict):
+    doc = zio.parse_json_object(meta[META_DOCUMENT], f"the zoo metadata in {where}", "re-export the model")
+    if "model" not in doc or not isinstance(doc.get("config"), dict):
         raise ZooError(f"the zoo metadata in {where} lacks 'model'/'config'; re-export the model with `zoo export`.")
     return doc
 
@@ -219,7 +243,11 @@ def zoo_document(source: str | Path | onnx.ModelProto) -> dict[str, Any]:
 def parity_metadata(source: str | Path | onnx.ModelProto) -> dict[str, Any] | None:
     """The parity report stored in the file, if any."""
     meta = read_metadata(source)
-    return json.loads(meta[META_PARITY]) if META_PARITY in meta else None
+    if META_PARITY not in meta:
+        return None
+    where = source if isinstance(source, (str, Path)) else "the ONNX model"
+    return zio.parse_json_object(meta[META_PARITY], f"the parity metadata in {where}",
+                                 "re-export the file, or pass its source with --source")
 
 
 def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
@@ -232,6 +260,9 @@ def load_onnx(path: str | Path, *, check: bool = True) -> onnx.ModelProto:
         raise ZooError(f"{path} does not exist; pass an .onnx file written by `zoo export`.")
     try:
         proto = onnx.load(str(path))
+    except onnx.checker.ValidationError as exc:  # e.g. external data pointing outside the file's folder
+        raise ZooError(f"{path} is refused by onnx ({first_line(exc, 200)}); zoo reads only self-contained ONNX files, "
+                       "re-export it with the weights inside.") from None
     except (DecodeError, ValueError, OSError, RuntimeError) as exc:
         raise ZooError(f"{path} is not a readable ONNX file ({first_line(exc)}); it is truncated or corrupt, re-export or re-download it.") from None
     if not proto.graph.node and not proto.graph.output:

@@ -6,7 +6,6 @@ Bench and demo code call :func:`resolve_source` so every command accepts the sam
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -103,11 +102,9 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     sidecar = path.with_name(path.name + PARITY_SUFFIX)
     if not sidecar.is_file():
         return None
-    try:
-        doc = json.loads(sidecar.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ZooError(f"{sidecar} is not valid JSON ({exc}); delete it and re-run `zoo verify`.") from None
-    return doc if isinstance(doc, dict) else None
+    from zoo import io as zio
+
+    return zio.read_json_object(sidecar, "delete it and re-run `zoo verify`")
 
 
 Described = tuple[str, dict[str, Any], "str | None"]  # (model name, config, graph name or None)

@@ -7,7 +7,6 @@ into an :class:`Artifact`: the configured model spec, validated *before* any wei
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import __version__
 from zoo import io as zio
+from zoo.config import portable_command
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -47,9 +47,16 @@ class Artifact:
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(self.weights))
+            state = load_file(str(self.weights))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ZooError(f"weights file {self.weights} is corrupt or not safetensors ({exc}); re-download or retrain it.") from None
+        import torch
+
+        for key, tensor in state.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ZooError(f"weight {key} in {self.weights} holds NaN or infinite values; the run diverged or the "
+                               "file was damaged: retrain it (lower --lr) or re-download it.")
+        return state
 
     @cached_property
     def model(self) -> nn.Module:
@@ -108,7 +115,7 @@ class Artifact:
 def config_document(spec: ZooModel, command: str = "") -> dict[str, Any]:
     """The content of config.json: enough to rebuild the model and to use its exported files."""
     return {"model": spec.name, "zoo_version": __version__, "config": spec.config.portable_dict(),
-            **{k: v for k, v in spec.describe().items() if k != "model"}, "command": command}
+            **{k: v for k, v in spec.describe().items() if k != "model"}, "command": portable_command(command)}
 
 
 def write_config(run_dir: Path, spec: ZooModel, command: str = "") -> None:
@@ -132,11 +139,8 @@ def read_config(root: Path) -> tuple[str, dict[str, Any]]:
 
 def _read_portable_config(root: Path) -> tuple[str, dict[str, Any]]:
     if (root / CONFIG_JSON).is_file():
-        try:
-            doc = json.loads((root / CONFIG_JSON).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ZooError(f"{root / CONFIG_JSON} is not valid JSON ({exc}); restore it from the run or the Hub.") from None
-        if not isinstance(doc, dict) or "model" not in doc or not isinstance(doc.get("config"), dict):
+        doc = zio.read_json_object(root / CONFIG_JSON, "restore it from the run or the Hub")
+        if "model" not in doc or not isinstance(doc.get("config"), dict):
             raise ZooError(f"{root / CONFIG_JSON} is not a zoo config (needs 'model' and 'config'); was it written by zoo?")
         return str(doc["model"]), doc["config"]
     if (root / CONFIG_YAML).is_file():
@@ -172,9 +176,12 @@ def load(source: str | Path) -> Artifact:
     weights = root / WEIGHTS if Path(text).suffix != ".safetensors" else Path(text)
     if not weights.is_file():
         raise ZooError(f"no {WEIGHTS} in {root}; the run has not finished training (resume it with `zoo train --resume {root}`).")
+    from zoo.model_size import check_weights_header
+
+    check_weights_header(spec, weights)  # names, shapes and size from the header, before any weight is read
     metrics = {}
     if (root / METRICS).is_file():
-        metrics = json.loads((root / METRICS).read_text(encoding="utf-8"))
+        metrics = zio.read_json_object(root / METRICS, "restore it from the run or delete it (it is re-written by `zoo train`)")
     return Artifact(root=root, spec=spec, weights=weights, source=text, metrics=metrics)
 
 
@@ -211,7 +218,7 @@ def finish_run(run_dir: Path, spec: ZooModel, model: nn.Module, *, train_seconds
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "parameters": sum(p.numel() for p in model.parameters()),
         "parameter_summary": parameter_summaries or {},
-        "command": command,
+        "command": portable_command(command),
         "zoo_version": __version__,
         "python": sys.version.split()[0],
     }

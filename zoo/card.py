@@ -122,8 +122,11 @@ def _training(art: Artifact, ctx: CardContext) -> str:
     import yaml
 
     doc, spec = art.metrics, art.spec
-    command = doc.get("command") or f"zoo train {spec.name}"
-    config_yaml = yaml.safe_dump({"model": spec.name, **spec.config.to_dict()}, sort_keys=False).strip()
+    from zoo.config import portable_command
+
+    command = portable_command(doc.get("command") or f"zoo train {spec.name}")
+    # the portable fields only: no local paths or machine settings in a published card
+    config_yaml = yaml.safe_dump({"model": spec.name, **spec.config.portable_dict()}, sort_keys=False).strip()
     lines = ["## Training", "", f"- **Data**: {doc.get('data') or spec.config.data or spec.default_data}"]
     for label, key, fmt in (("Training time", "train_seconds", "{:.0f} s"), ("Peak memory", "peak_memory_mb", "{:.0f} MB"),
                             ("zoo version", "zoo_version", "{}"), ("Python", "python", "{}")):

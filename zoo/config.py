@@ -6,7 +6,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -19,6 +19,12 @@ from zoo.errors import ZooError
 HARDWARE = {"group": "hardware"}
 LOCAL_PATH = {"group": "local"}
 DERIVED = {"group": "derived"}
+
+
+# A layer width (channels, hidden units, embedding size): at least 1, at most MAX_WIDTH. Model configs use
+# it for every width, so `--channels 0,5`, `-1` or `100000` is a one-line config error, not a torch one.
+MAX_WIDTH = 65536
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 
 
 def field_group(config_cls: type[BaseModel], name: str) -> str:
@@ -90,6 +96,32 @@ class TrainConfig(BaseModel):
         return {k: v for k, v in self.to_dict().items() if k not in portable or portable[k] != v}
 
 
+LOCAL = "<local>"
+
+
+def portable_command(command: str) -> str:
+    """``command`` with this machine's absolute paths cut to ``<local>/NAME``: what config.json, metrics.json
+    and model cards record, so a pushed model does not publish the user's directory layout."""
+    import os
+    import shlex
+
+    def cut(token: str) -> str:
+        for sep in ("=", ":"):
+            head, found, tail = token.partition(sep)
+            if found and head and (tail.startswith(("/", "~"))):
+                return head + sep + cut(tail)
+        if token.startswith(("/", "~")):
+            name = os.path.basename(token.rstrip("/"))
+            return f"{LOCAL}/{name}" if name else LOCAL
+        return token
+
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        tokens = command.split()
+    return " ".join(shlex.quote(cut(t)) if cut(t) != t else t for t in tokens) if tokens else command
+
+
 def is_local_data(value: str) -> bool:
     """True for data given as a local path (``imagefolder:PATH``, a CSV file), not a named data set."""
     return value.startswith("imagefolder:") or value.lower().endswith((".csv", ".tsv", ".xls", ".xlsx")) or "/" in value
@@ -106,12 +138,17 @@ def field_kind(annotation: Any) -> tuple[Any, bool]:
 
 
 def load_config(config_cls: type[TrainConfig], *, yaml_path: str | Path | None = None,
-                overrides: dict[str, Any] | None = None, source: str = "options") -> TrainConfig:
-    """Build a validated config from an optional YAML file, then CLI overrides on top."""
+                overrides: dict[str, Any] | None = None, source: str = "options", model: str | None = None) -> TrainConfig:
+    """Build a validated config from an optional YAML file, then CLI overrides on top. A ``model:`` key
+    (saved configs carry one) must name ``model`` when that is given."""
     values: dict[str, Any] = {}
     if yaml_path is not None:
         values.update(read_yaml_mapping(yaml_path))
         source = str(yaml_path)
+        named = values.get("model")
+        if model is not None and named is not None and str(named) != model:
+            raise ZooError(f"{yaml_path} is a config for model '{named}', not '{model}'; train it with "
+                           f"`zoo train {named} --config {yaml_path}` or change its `model:` line.")
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     values.pop("model", None)  # saved configs carry the model name; it is not a field
     values.pop("zoo_version", None)
@@ -129,6 +166,10 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         raise ZooError(f"config file {path} does not exist; pass an existing YAML file to --config.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ZooError(f"config file {path} is not UTF-8 text; save it as UTF-8 YAML.") from None
+    except RecursionError:
+        raise ZooError(f"config file {path} nests too deeply; write a flat mapping of option: value.") from None
     except yaml.YAMLError as exc:
         raise ZooError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]}); fix its syntax.") from None
     if not isinstance(data, dict):
@@ -138,12 +179,14 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "config"
+    loc = [str(p) for p in err["loc"]]
+    field = loc[0] if loc else "config"
+    entry = f" (entry {int(loc[1]) + 1})" if len(loc) > 1 and loc[1].isdigit() else ""
     got = err.get("input")
     if err["type"] == "extra_forbidden":
         return f"unknown config key '{field}' in {source}; remove it (see `zoo info MODEL` for the valid keys)."
     flag = "--" + field.replace("_", "-")
-    return f"invalid value {got!r} for '{field}' in {source}: {err['msg']}; fix it (option {flag})."
+    return f"invalid value {got!r} for '{field}'{entry} in {source}: {err['msg']}; fix it (option {flag})."
 
 
 def literal_choices(annotation: Any) -> list[str] | None:

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
+from zoo.model_size import expected_shapes
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,6 +34,67 @@ if TYPE_CHECKING:
     from zoo.registry import ZooModel
 
 RUN_DIR_ENV = "ZOO_RUN_DIR"  # set for child processes that Lightning's DDP launcher spawns
+
+
+class FiniteLoss(L.Callback):
+    """Stop at the first non-finite training loss with a one-line error (the run's final artifacts are
+    never written from a diverged network; its checkpoints before the divergence stay)."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            raise ZooError(f"the training loss became {loss.detach().float().mean().item()} at step {trainer.global_step}; "
+                           "lower --lr, keep --grad-clip on, or check the data for extreme values.")
+
+
+class RunDirCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written like every zoo file: a temporary file beside the target (the run
+    directory's own file system, not /tmp), flushed to disk, then renamed; a full disk is one line and
+    leaves the previous checkpoint intact. Checkpoints are read back with ``load_checkpoint`` (no pickles)."""
+
+    def __init__(self, resume_hint: str = "") -> None:
+        super().__init__()
+        self.resume_hint = resume_hint
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        from zoo import io as zio
+        from zoo.errors import disk_error
+
+        path = Path(path)
+        try:
+            with zio.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise disk_error(exc, path, f"any earlier {path.name} is intact; {self.resume_hint}") from None
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load_checkpoint(Path(path))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint, loaded with ``torch.load(weights_only=True)``: tensors and plain data only,
+    never arbitrary pickled objects. A truncated file or one that is not a torch checkpoint is refused."""
+    import pickle
+    import zipfile
+
+    if not path.is_file():
+        raise ZooError(f"checkpoint {path} does not exist; start the run again without --resume.")
+    fix = f"delete {path} to restart that stage from its beginning, or start a new run"
+    if not zipfile.is_zipfile(path):
+        raise ZooError(f"checkpoint {path} is truncated or not a torch checkpoint, so it cannot be resumed from; {fix}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ZooError(f"checkpoint {path} holds objects other than tensors and plain data ({first_line(exc, 120)}); "
+                       f"zoo never unpickles those: {fix}.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ZooError(f"checkpoint {path} is damaged ({first_line(exc, 120)}); {fix}.") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ZooError(f"{path} is not a Lightning checkpoint (no state_dict); {fix}.")
+    return checkpoint
 
 
 class StepLoader:
@@ -141,12 +204,34 @@ def new_run_dir(root: Path, model_name: str) -> Path:
 _SUFFIXABLE: set[Path] = set()  # run directories zoo named itself: a collision there gets a suffix
 
 
-def claim_run_dir(path: Path, *, resume: bool = False) -> Path:
+# What a zoo run writes into its directory; ``--overwrite`` removes exactly these (never other files).
+RUN_ENTRIES = ("model.safetensors", "metrics.json", "config.json", "config.yaml", "run.yaml", "model_card.md",
+               "training_curves.png", "checkpoints", "logs", "stages")
+
+
+def is_finished_run(path: Path) -> bool:
+    return (path / "model.safetensors").exists() or (path / "metrics.json").exists()
+
+
+def clear_run(path: Path) -> None:
+    """Remove a previous run's zoo-written files from ``path`` (for ``--overwrite``); other files stay."""
+    import shutil
+
+    for name in RUN_ENTRIES:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+
+
+def claim_run_dir(path: Path, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Create the run directory atomically and return it.
 
     Two runs started in the same second race for one ``<timestamp>`` name; ``mkdir`` without
     ``exist_ok`` lets exactly one win and the other takes ``<timestamp>-N``. A directory the user
-    named (``--run-dir``) that holds a finished run is refused instead of being overwritten.
+    named (``--run-dir``) that holds a finished run is refused instead of being overwritten, unless
+    ``overwrite``: then the previous run's files (``RUN_ENTRIES``) are removed first.
     """
     if resume or os.environ.get(RUN_DIR_ENV):
         path.mkdir(parents=True, exist_ok=True)
@@ -159,9 +244,13 @@ def claim_run_dir(path: Path, *, resume: bool = False) -> Path:
             return path
         except FileExistsError:
             if base not in _SUFFIXABLE:
-                if (path / "model.safetensors").exists() or (path / "metrics.json").exists():
-                    raise ZooError(f"{path} already holds a finished run; choose another --run-dir "
-                                   "(or remove that directory yourself).") from None
+                if not path.is_dir():
+                    raise ZooError(f"--run-dir {path} is an existing file; give a directory path.") from None
+                if is_finished_run(path):
+                    if not overwrite:
+                        raise ZooError(f"{path} already holds a finished run; choose another --run-dir, "
+                                       "or pass --overwrite to replace it.") from None
+                    clear_run(path)
                 return path
         path = base.with_name(f"{base.name}-{suffix}")
         suffix += 1
@@ -207,7 +296,7 @@ class Run:
         # best.ckpt by the validation metric, last.ckpt at every epoch end and every N steps (for --resume)
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
                                save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
-        callbacks: list[L.Callback] = [best, LearningRateMonitor(logging_interval="step")]
+        callbacks: list[L.Callback] = [best, LearningRateMonitor(logging_interval="step"), FiniteLoss()]
         if config.checkpoint_every:
             callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False,
                                              every_n_train_steps=config.checkpoint_every))
@@ -216,15 +305,22 @@ class Run:
         if self.progress:
             callbacks.append(RichProgressBar(leave=True))
         log_root = self.dir / "logs"
-        loggers: list[Any] = [CSVLogger(log_root, name=name, version=""), TensorBoardLogger(log_root, name="tensorboard", version=name)]
+        csv_logger = CSVLogger(log_root, name=name, version="")
+        ckpt_path = ckpt_dir / "last.ckpt"
+        resuming = self.resume and ckpt_path.exists()
+        if resuming:
+            keep_earlier_rows(csv_logger, ckpt_path)
+        loggers: list[Any] = [csv_logger, TensorBoardLogger(log_root, name="tensorboard", version=name)]
         if os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow only where the user points zoo at a tracking server/store
             from lightning.pytorch.loggers import MLFlowLogger
 
             loggers.append(MLFlowLogger(experiment_name=f"zoo-{self.spec.name}", tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
                                         run_name=f"{self.dir.name}-{name}"))
 
+        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
         kwargs: dict[str, Any] = dict(
             max_epochs=epochs or config.epochs,
+            plugins=[RunDirCheckpointIO(resume_hint.rstrip("."))],
             accelerator="gpu" if config.accelerator == "cuda" else config.accelerator,
             devices=resolve_devices(config.devices),
             strategy=config.strategy,
@@ -245,11 +341,8 @@ class Run:
         callbacks += overrides.pop("callbacks", [])  # extra callbacks (e.g. zoo tune's pruning) join the run's own
         kwargs.update(overrides)
         trainer = L.Trainer(**kwargs)
-        ckpt_path = ckpt_dir / "last.ckpt"
-        resuming = self.resume and ckpt_path.exists()
         if not resuming:
             initial_weights(self.spec, module.model)
-        resume_hint = f"continue it with `zoo train {self.spec.name} --resume {self.dir}`."
         try:
             trainer.fit(module, ckpt_path=str(ckpt_path) if resuming else None)
         except SystemExit:  # Lightning turns SIGTERM into SystemExit(None) = exit 0, and Ctrl-C into exit 1
@@ -265,8 +358,7 @@ class Run:
 
         best_path = best.best_model_path or (str(ckpt_path) if ckpt_path.exists() else "")
         if best_path and trainer.is_global_zero:  # only rank 0 writes the run's artifacts
-            # our own checkpoint, written by this run: safe to unpickle
-            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            state = load_checkpoint(Path(best_path))["state_dict"]
             module.load_state_dict(state)
         model = module.model.cpu().eval()
         if name != "main" and trainer.is_global_zero:
@@ -276,8 +368,29 @@ class Run:
         return model
 
 
+def keep_earlier_rows(logger: CSVLogger, checkpoint: Path) -> None:
+    """On --resume, keep the rows of metrics.csv logged before ``checkpoint`` (Lightning's CSV writer deletes
+    the file when it starts); rows logged after it are dropped, as the resumed run logs those steps again."""
+    import csv
+
+    path = Path(logger.log_dir) / "metrics.csv"
+    if not path.is_file():
+        return
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows, header = list(reader), list(reader.fieldnames or [])
+    step = int(load_checkpoint(checkpoint).get("global_step", 0))
+    kept = [row for row in rows if str(row.get("step", "")).isdigit() and int(row["step"]) < step]
+    writer = logger.experiment  # creating Lightning's writer removes the old file
+    writer.metrics_keys = sorted(header)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.DictWriter(handle, fieldnames=writer.metrics_keys)
+        out.writeheader()
+        out.writerows(kept)
+
+
 def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str = "",
-          trainer_overrides: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+          trainer_overrides: dict[str, Any] | None = None, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train ``spec`` into ``run_dir`` and write the run's artifacts. Returns the metrics (rank 0)."""
     from zoo import artifacts
 
@@ -285,11 +398,13 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
     torch.set_float32_matmul_precision("high")
     run = Run(run_dir, spec, resume=resume, trainer_overrides=trainer_overrides or {}, progress=progress)
     spec.data  # noqa: B018  load and validate the data first: bad data writes nothing, and data-derived config fields get filled
+    check_hardware(spec.config)
+    expected_shapes(spec)  # an invalid or oversized network is refused before anything is allocated or written
     if spec.config.init_from:
         _check_init_source(spec)  # a missing or foreign --init-from is refused before anything is written
     spec.check_sources()  # e.g. a --teacher of other classes or input: refused before anything is written
     if is_global_zero():
-        run_dir = claim_run_dir(run_dir, resume=resume)
+        run_dir = claim_run_dir(run_dir, resume=resume, overwrite=overwrite)
         run.dir = run_dir
         artifacts.write_config(run_dir, spec, command=command)
     started = time.perf_counter()
@@ -307,6 +422,16 @@ def train(spec: ZooModel, run_dir: Path, *, resume: bool = False, command: str =
         return {}
     return artifacts.finish_run(run_dir, spec, model, train_seconds=train_seconds, command=command,
                                 stages=run.stage_names, parameter_summaries=run.parameter_summaries)
+
+
+def check_hardware(config: Any) -> None:
+    """An accelerator this machine does not have is a one-line error before the run starts."""
+    wanted = config.accelerator
+    if wanted in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ZooError(f"--accelerator {wanted} but this machine has no usable CUDA GPU (torch.cuda.is_available() "
+                       "is False); use --accelerator auto or cpu, or install a CUDA build of torch.")
+    if wanted == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ZooError("--accelerator mps but Apple's MPS backend is not available here; use --accelerator auto or cpu.")
 
 
 def _check_init_source(spec: ZooModel) -> None:

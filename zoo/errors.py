@@ -24,6 +24,24 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return (text[0] if text else type(exc).__name__)[:limit]
 
 
+FULL_DISK_ERRNOS = {28, 122}  # ENOSPC, EDQUOT
+
+
+def disk_error(exc: OSError, path: object = None, hint: str = "") -> ZooError:
+    """A one-line ZooError for an OSError while writing ``path`` (full disk, quota, read-only file system)."""
+    import errno
+
+    where = path or exc.filename or "a file"
+    if exc.errno in FULL_DISK_ERRNOS:
+        problem = f"the disk is full (no space left) while writing {where}"
+        fix = "free disk space or write somewhere else"
+    elif exc.errno == errno.EROFS:
+        problem, fix = f"{where} is on a read-only file system", "write somewhere else"
+    else:
+        problem, fix = f"cannot write {where} ({exc.strerror or first_line(exc)})", "check the path and its permissions"
+    return ZooError(f"{problem}; {fix}{'; ' + hint if hint else ''}.")
+
+
 class OfflineError(ZooError):
     """A download was needed but the network (or the Hub) cannot be reached."""
 

@@ -116,9 +116,8 @@ def download(source: str, files: Sequence[str] | None = None, *, force_download:
     snapshot = _snapshot_download(ref, ref.rev, [CONFIG_JSON], force_download)
     manifest = _manifest(ref, snapshot)
     _verify(ref, snapshot, [CONFIG_JSON], manifest)
-    _validate_config(ref, snapshot)
-
     wanted = _select(ref, manifest, files)
+    _validate_config(ref, snapshot, weights=WEIGHTS in wanted)
     rest = [name for name in wanted if name != CONFIG_JSON]
     if rest:
         # by commit hash: the files come from exactly the commit whose hashes the manifest holds
@@ -128,10 +127,16 @@ def download(source: str, files: Sequence[str] | None = None, *, force_download:
 
 
 def is_downloadable(name: str) -> bool:
-    if "/" not in name:
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in DOWNLOADABLE)
+    """A file of a safe kind: a top-level name, or one folder down where NESTED_DOWNLOADABLE allows (the
+    ``onnx/`` variants, ``examples/``); never a Windows separator, a colon, '..', a hidden or non-printable
+    name (a repo file named ``..\\..\\x.png`` is never fetched)."""
+    if any(c in name for c in "\\:") or not name.isprintable():
+        return False
     parts = name.split("/")
-    return ".." not in parts and "" not in parts and any(fnmatch.fnmatchcase(name, p) for p in NESTED_DOWNLOADABLE)
+    if any(part == "" or part.startswith(".") or ".." in part for part in parts):
+        return False
+    patterns = DOWNLOADABLE if len(parts) == 1 else NESTED_DOWNLOADABLE
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def _reject_unsafe(files: Sequence[str] | None) -> None:
@@ -160,7 +165,22 @@ def _snapshot_download(ref: HubRef, revision: str, patterns: list[str], force_do
                                       force_download=force_download))
 
 
-def _validate_config(ref: HubRef, snapshot: Path) -> None:
+def _refuse_local_paths(ref: HubRef, fields: dict[str, Any]) -> None:
+    """A Hub config names data sets, never this machine's files: ``data: imagefolder:/home/...`` in a
+    downloaded config must not make `zoo eval hf://...` read local folders."""
+    from zoo.config import is_local_data
+
+    data = fields.get("data")
+    if isinstance(data, str) and is_local_data(data):
+        raise ZooError(f"its config's data '{data}' is a local path; a Hub config may only name a data set "
+                       "(see `zoo data`), so zoo will not read local files for it.")
+    if fields.get("data_dir"):
+        raise ZooError(f"its config sets 'data_dir' to the local path '{fields['data_dir']}'; a Hub config may not point at local files.")
+
+
+def _validate_config(ref: HubRef, snapshot: Path, *, weights: bool) -> None:
+    """The config must load (torch-free), name no local path, and, when weights will be fetched, fit
+    the size bound (that check builds the network's shapes, so it needs torch)."""
     from zoo import registry
     from zoo.artifacts import read_config
     from zoo.config import load_config
@@ -168,6 +188,11 @@ def _validate_config(ref: HubRef, snapshot: Path) -> None:
     try:
         name, fields = read_config(snapshot)
         load_config(registry.config_class(name), overrides=fields, source=f"the config of {ref}")  # torch-free
+        _refuse_local_paths(ref, fields)
+        if weights:
+            from zoo.model_size import expected_shapes
+
+            expected_shapes(registry.create(name, fields))  # a config demanding a huge network: refused before its weights are fetched
     except ZooError as exc:
         raise ZooError(f"{ref} holds no usable zoo config, so no weight was downloaded: {exc}", exit_code=exc.exit_code) from None
 
@@ -298,7 +323,8 @@ def _stage(art: Artifact, source: str, formats: list[str], published_as: HubRef,
         files[f"{name}.parity.json"] = zio.write_json(staging / f"{name}.parity.json", parity[fmt])
     if "onnx" in formats:
         files.update(_demo_files(art, files["model.onnx"], staging / "demo"))
-    bench = json.loads(files["bench.json"].read_text(encoding="utf-8")) if "bench.json" in files else None
+    bench = (zio.read_json_object(files["bench.json"], "re-run `zoo bench` on the run, or delete bench.json")
+             if "bench.json" in files else None)
     context = card.CardContext(published_as.repo_id, files={*files, "README.md"}, revision=published_as.revision,
                                license=license, bench=bench, parity=parity)
     files["README.md"] = zio.write_text(staging / "README.md", card.render(art, context))
@@ -362,8 +388,22 @@ def _run_files(art: Artifact, staging: Path) -> dict[str, Path]:
     files[CONFIG_JSON] = config if _regular_file(config) else zio.write_json(
         staging / CONFIG_JSON, config_document(art.spec, art.metrics.get("command", "")))
     files.update({name: root / name for name in RUN_FILES if _regular_file(root / name)})
+    for name in (CONFIG_JSON, "metrics.json"):  # runs recorded before commands were made portable
+        if name in files:
+            files[name] = _portable_copy(files[name], staging)
     files.update({png.name: png for png in sorted(root.glob("*.png")) if _regular_file(png) and _is_png(png)})
     return files
+
+
+def _portable_copy(path: Path, staging: Path) -> Path:
+    """``path`` itself, or a staged copy whose recorded ``command`` has this machine's paths cut out."""
+    from zoo.config import portable_command
+
+    doc = zio.read_json_object(path, "restore it from the run")
+    command = doc.get("command")
+    if not isinstance(command, str) or portable_command(command) == command:
+        return path
+    return zio.write_json(staging / path.name, {**doc, "command": portable_command(command)})
 
 
 def _export(source: str, fmt: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:

@@ -159,7 +159,9 @@ def log_trial(tracking_uri: str, experiment: str, trial_number: int, params: dic
                 metrics.append(Metric(key, float(text), 0, step))
     doc_path = run_dir / "metrics.json"
     if doc_path.exists():
-        for key, val in json.loads(doc_path.read_text()).get("metrics", {}).items():
+        from zoo import io as zio
+
+        for key, val in zio.read_json_object(doc_path, "re-run the trial").get("metrics", {}).items():
             if isinstance(val, (int, float)) and math.isfinite(val):
                 metrics.append(Metric(key, float(val), 0, 0))
     metrics.append(Metric(f"best/{metric}", value, 0, 0))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from zoo.errors import OfflineError, ZooError, first_line
 
@@ -48,15 +47,23 @@ class ImageDataset:
 
 
 def decode_image(data: bytes | Path, *, size: tuple[int, int] | None, color: str, origin: str) -> np.ndarray:
-    """Decode one image file to a uint8 array of ``size`` (H, W) in mode ``color`` ("L" or "RGB")."""
+    """Decode one image file to a uint8 array of ``size`` (H, W) in mode ``color`` ("L" or "RGB").
+
+    Decoding is the demo's (:func:`demos.inputs.load_image`: 16-bit and float images rescaled, transparency
+    on white, decompression bombs and truncated files refused), then the same convert and bilinear resize
+    as the demo's ``image_to_array``, so training and serving see the same pixels."""
+    from demos.inputs import InputError, load_image
+
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
-            img = img.convert(color)
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ZooError(f"corrupt or unreadable image {origin} ({type(exc).__name__}: {exc}); remove or replace that file.") from None
+        img = load_image(data, "image")
+    except InputError as exc:
+        reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        raise ZooError(f"corrupt or unreadable image {origin} ({reason}); remove or replace that file.") from None
+    with img:
+        img = img.convert(color)
+        if size is not None and img.size != (size[1], size[0]):
+            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
 
 
 def _from_class_folders(name: str, entries: dict[tuple[str, str], list[tuple[str, bytes | Path]]], *,

@@ -51,6 +51,9 @@ class TabularDataset:
 
 # -- validation shared by every loader ---------------------------------------------------------------
 
+MAX_ABS_VALUE = 1e30  # feature values beyond this overflow float32 after scaling (1e308, inf)
+
+
 def _check_table(ds: TabularDataset, target: str) -> TabularDataset:
     if ds.features.shape[1] < 2:
         raise ZooError(f"{ds.name} has {ds.features.shape[1]} numeric feature column(s); DeepInsight-style image "
@@ -59,6 +62,11 @@ def _check_table(ds: TabularDataset, target: str) -> TabularDataset:
         only = ds.classes[0] if ds.classes else "none"
         raise ZooError(f"target column '{target}' of {ds.name} has a single class ('{only}'); classification "
                        "needs rows of at least two classes.")
+    extreme = np.isinf(ds.features) | (np.abs(np.nan_to_num(ds.features)) > MAX_ABS_VALUE)
+    if extreme.any():
+        row, col = (int(i) for i in np.argwhere(extreme)[0])
+        raise ZooError(f"column '{ds.feature_names[col]}' of {ds.name} holds {ds.features[row, col]!r} (data row {row + 1}); "
+                       f"values must be finite and within +-{MAX_ABS_VALUE:g} (scaling would overflow): fix or drop that row.")
     if not ds.impute:
         missing = np.isnan(ds.features).sum(axis=0)
         if missing.any():
@@ -89,8 +97,10 @@ def from_frame(frame: Any, *, name: str, target: str, impute: bool, license: str
         if pd.api.types.is_bool_dtype(series):
             continue
         if not pd.api.types.is_numeric_dtype(series):
-            example = series.dropna().astype(str).iloc[0] if series.notna().any() else ""
-            raise ZooError(f"column '{column}' of {name} is not numeric (e.g. '{example}'); encode it as numbers "
+            # quote a cell that is really not a number (the first cells may well be numbers)
+            bad = series[series.notna() & pd.to_numeric(series, errors="coerce").isna()]
+            where = f"'{bad.iloc[0]}' in row {frame.index.get_loc(bad.index[0]) + 2}" if len(bad) else "no numbers"
+            raise ZooError(f"column '{column}' of {name} is not numeric ({where}); encode it as numbers "
                            "or drop the column.")
     classes = sorted({str(v) for v in labels}, key=_natural_key)
     index = {c: i for i, c in enumerate(classes)}

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from zoo.config import DERIVED, TrainConfig
+from zoo.config import DERIVED, TrainConfig, Width
 
 
 class DeepInsightConfig(TrainConfig):
@@ -16,8 +16,8 @@ class DeepInsightConfig(TrainConfig):
     scaler: Literal["log", "minmax"] = Field("log", description="Feature scaling: log = the authors' LogScaler (norm-2), minmax = per-feature min-max (norm-1).")
     feature_extractor: Literal["tsne", "kpca", "pca"] = Field("tsne", description="How features are placed on the plane: t-SNE (cosine), kernel PCA (RBF) or PCA of the transposed training matrix.")
     pixels: int = Field(32, ge=8, le=256, description="Image size: pixels x pixels.")
-    channels: list[int] = Field([8, 16, 32], min_length=1, max_length=5, description="Output channels of each CNN stage (both branches).")
-    dense: list[int] = Field([64, 32], min_length=1, description="Hidden dense layers after global average pooling (the output layer is added).")
+    channels: list[Width] = Field([8, 16, 32], min_length=1, max_length=5, description="Output channels of each CNN stage (both branches).")
+    dense: list[Width] = Field([64, 32], min_length=1, max_length=16, description="Hidden dense layers after global average pooling (the output layer is added).")
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout after every hidden dense layer.")
     conv_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after every CNN stage (after the max-pool); 0.3 as in the case-study sketch costs accuracy on sparse images (a dropped pixel is a dropped feature).")
     epochs: int = Field(30, ge=1, description="Training epochs.")

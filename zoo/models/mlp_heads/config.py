@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from zoo.config import TrainConfig
+from zoo.config import TrainConfig, Width
 
 HEADS = ("auto", "binary", "multiclass", "multilabel", "ordinal", "regression", "multitask")
 
@@ -18,7 +18,7 @@ class MLPHeadsConfig(TrainConfig):
     target: list[str] = Field([], description="Target column(s) of a CSV file given as --data, comma-separated.")
     head: Literal["auto", "binary", "multiclass", "multilabel", "ordinal", "regression", "multitask"] = Field(
         "auto", description="Output head; auto picks the data set's natural head.")
-    hidden: list[int] = Field([64, 64], min_length=1, max_length=8, description="Widths of the hidden layers of the shared trunk.",
+    hidden: list[Width] = Field([64, 64], min_length=1, max_length=8, description="Widths of the hidden layers of the shared trunk.",
                               json_schema_extra={"search": {"type": "categorical", "choices": [[16], [32], [64], [16, 16], [32, 32], [64, 64], [32, 32, 32]]}})
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout after every hidden layer.",
                            json_schema_extra={"search": {"low": 0.0, "high": 0.5}})

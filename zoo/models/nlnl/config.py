@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from zoo.config import DERIVED, TrainConfig
+from zoo.config import DERIVED, MAX_WIDTH, TrainConfig
 
 
 class NlnlConfig(TrainConfig):
@@ -16,7 +16,7 @@ class NlnlConfig(TrainConfig):
     noise_rate: float = Field(0.4, description="Fraction of training and validation labels to corrupt, in [0, 1). 0: keep the labels as they are (already noisy data).")
     noise_type: Literal["symmetric", "asymmetric"] = Field("symmetric", description="symmetric: to a uniformly drawn other class; asymmetric: to a look-alike class (digits 2->7, 3->8, 5<->6, 7->1).")
     backbone: Literal["small-cnn", "resnet18", "efficientnet_b0"] = Field("small-cnn", description="Classifier network: small-cnn (CPU), resnet18 or efficientnet_b0 (torchvision, untrained; for GPUs).")
-    width: int = Field(16, ge=4, description="small-cnn: channels of the first block (doubled in each of the next two).")
+    width: int = Field(16, ge=4, le=MAX_WIDTH // 4, description="small-cnn: channels of the first block (doubled in each of the next two).")
     image_size: int = Field(16, ge=8, le=512, description="Images are resized to image_size x image_size (digits are 8x8, MNIST 28x28).")
     nl_epochs: int = Field(30, ge=0, description="Epochs of negative learning on all samples (0: --epochs).")
     selnl_epochs: int = Field(20, ge=0, description="Epochs of selective NL (samples with given-label confidence > 1/K) (0: --epochs).")

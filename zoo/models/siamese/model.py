@@ -139,6 +139,17 @@ def split_classes(groups: list[str], hints: list[str] | None, config: SiameseCon
     return {"train": ids(train), "val": ids(val), "test": ids(test)}
 
 
+def check_ways(config: SiameseConfig, split_sizes: dict[str, int]) -> None:
+    """N-way tasks need N classes in their split: refused with the data, before anything is written."""
+    if split_sizes["val"] < config.val_ways:
+        raise ZooError(f"--val-ways {config.val_ways} needs {config.val_ways} validation classes, the data's validation "
+                       f"split has {split_sizes['val']}; lower --val-ways or hold out more groups.")
+    too_wide = [w for w in config.eval_ways if w > split_sizes["test"]]
+    if too_wide:
+        raise ZooError(f"--eval-ways {too_wide[0]} needs {too_wide[0]} test classes, the data's test split has "
+                       f"{split_sizes['test']}; use --eval-ways of at most {split_sizes['test']}.")
+
+
 def sample_pairs(data: PairData, class_ids: np.ndarray, n: int, gen: np.random.Generator,
                  same_group_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` index pairs (first half same class, second half different class) and their 0/1 labels."""
@@ -300,6 +311,7 @@ class Siamese(ZooModel):
             raise ZooError(f"siamese needs an image data set; '{self.config.data}' is {type(ds).__name__}.")
         groups = ds.groups or [""] * ds.num_classes
         splits = split_classes(groups, ds.split_hint, self.config)
+        check_ways(self.config, {k: len(v) for k, v in splits.items()})
         by_class = {c: np.flatnonzero(ds.targets == c) for c in range(ds.num_classes)}
         thin = [ds.classes[c] for c, idx in by_class.items() if len(idx) < 2]
         if thin:

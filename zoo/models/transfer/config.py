@@ -19,7 +19,7 @@ class TransferConfig(ImageClassificationConfig):
     unfreeze_every: int = Field(1, ge=1, description="With --freeze gradual: epochs between unfreezing the next stage (Lightning BaseFinetuning).")
     lr_decay: float = Field(1.0, gt=0, le=1, description="Discriminative learning rates: stage i from the top trains at lr * lr_decay**i (1 = one rate).")
     head: Literal["linear", "mlp", "original"] = Field("linear", description="linear: dropout + a new linear layer on pooled features; mlp: --head-hidden dense layers (ReLU, dropout) first; original: the architecture's own top with its last layer replaced.")
-    head_hidden: list[int] = Field([256], description="Hidden widths of the mlp head.")
+    head_hidden: list[int] = Field([256], max_length=16, description="Hidden widths of the mlp head.")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout before each head layer.")
     binary_single_logit: bool = Field(False, description="Two classes: one sigmoid unit (as Keras' binary examples) exported as the logits [0, z].")
     image_size: int = Field(32, ge=8, le=1024, description="Images are resized to image_size x image_size (the backbone's minimum applies).")
