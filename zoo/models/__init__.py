@@ -13,4 +13,5 @@ BUILTIN: dict[str, str] = {
     "mlp-heads": "zoo.models.mlp_heads",
     "rotnet": "zoo.models.rotnet",
     "noise-level": "zoo.models.noise_level",
+    "vae": "zoo.models.vae",
 }
