@@ -14,4 +14,5 @@ BUILTIN: dict[str, str] = {
     "rotnet": "zoo.models.rotnet",
     "noise-level": "zoo.models.noise_level",
     "vae": "zoo.models.vae",
+    "dcgan": "zoo.models.dcgan",
 }

@@ -80,10 +80,10 @@ class GenerativeImageTask(ImageClassificationTask):
     def latent_grid_points(self) -> np.ndarray:
         """grid x grid latent points on the prior's quantiles (5%..95%) of the first two dimensions, the
         rest 0 (for a 1-D code: one row)."""
-        from scipy.stats import norm
+        from statistics import NormalDist
 
         g, k = self.config.grid, self.config.latent_dim
-        ticks = norm.ppf(np.linspace(0.05, 0.95, g)).astype(np.float32)
+        ticks = np.asarray([NormalDist().inv_cdf(q) for q in np.linspace(0.05, 0.95, g)], dtype=np.float32)
         if k == 1:
             return ticks[:, None]
         points = np.zeros((g * g, k), dtype=np.float32)
