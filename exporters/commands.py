@@ -32,7 +32,8 @@ def export_command(
 ) -> None:
     """Export trained PyTorch weights to ONNX / Keras 3 / TorchScript, parity-checked on real held-out data.
 
-    Writes NAME.onnx (etc.) and NAME.onnx.parity.json; fails with no file if parity is out of tolerance."""
+    Writes NAME.onnx (etc.) and NAME.onnx.parity.json, and NAME.GRAPH.onnx for each further graph the model
+    exports (an encoder, a decoder); fails with no file if any graph's parity is out of tolerance."""
     from exporters.export import export
     from exporters.parity import check_rows
     from zoo.runs import default_source
@@ -57,7 +58,8 @@ def export_command(
         return
     result = export(source, to, out, opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
                     metric_tolerance=metric_tolerance, rows=check_rows(rows), calibration_rows=check_rows(calibration_rows))
-    _print_report(result.parity, f"wrote {result.path} ({result.parity_path.name})")
+    for written in (result, *result.graphs):
+        _print_report(written.parity, f"wrote {written.path} ({written.parity_path.name})")
 
 
 def convert_command(
@@ -105,7 +107,8 @@ def register(app: typer.Typer) -> None:
 
 def _print_report(report: dict[str, Any], headline: str) -> None:
     target = report.get("target", {})
-    table = Table(title=f"{report.get('model')} -> {target.get('format')} {target.get('precision', '')} ({target.get('runtime', '')})")
+    graph = f".{report['graph']}" if report.get("graph") else ""
+    table = Table(title=f"{report.get('model')}{graph} -> {target.get('format')} {target.get('precision', '')} ({target.get('runtime', '')})")
     for col in ("output", "max abs err", "max rel err", "agreement"):
         table.add_column(col, justify="left" if col == "output" else "right")
     for name, stats in report.get("outputs", {}).items():

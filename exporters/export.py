@@ -15,7 +15,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,8 +23,10 @@ from zoo import io as zio
 from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from exporters.sources import ResolvedSource
-    from zoo.registry import Predict
+    from zoo.registry import Predict, ZooModel
 
 Quantization = Literal["dynamic", "static"]
 TARGETS: tuple[str, ...] = ("onnx", "keras", "torchscript")
@@ -39,12 +41,14 @@ PARITY_SUFFIX = ".parity.json"
 @dataclass
 class ExportResult:
     """The written file, its parity report (also at ``parity_path``) and its format
-    ("onnx", "keras", "torchscript" or "pytorch")."""
+    ("onnx", "keras", "torchscript" or "pytorch"); ``graphs`` holds the results of the model's
+    further graphs (``<model>.<graph>.onnx``), each checked on its own."""
 
     path: Path
     parity: dict[str, Any]
     parity_path: Path
     format: str
+    graphs: list[ExportResult] = field(default_factory=list)
 
 
 def output_name(model: str, to: str, *, fp16: bool = False, quantize: Quantization | None = None) -> str:
@@ -69,9 +73,12 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
            optimize: bool = True) -> ExportResult:
     """Export the PyTorch model at SOURCE (run dir, model.safetensors, hf://OWNER/NAME) to ``to``.
 
-    ``out_dir`` defaults to the run directory (the current directory for hf:// sources). ``fp16`` or
-    ``quantize`` ("dynamic"/"static") apply to ONNX only. Raises ZooError on bad input and
-    ParityError when the result is not within tolerance; in both cases nothing is written.
+    Every graph of the model's export spec is written (``<model>.onnx``, ``<model>.<graph>.onnx``,
+    likewise ``.keras``), each parity-checked against its PyTorch submodule on real inputs; the
+    main graph's result is returned, the others are in its ``graphs``. ``fp16``/``quantize``
+    ("dynamic"/"static", ONNX only) and TorchScript apply to the main graph. ``out_dir`` defaults to
+    the run directory (the current directory for hf:// sources). Raises ZooError on bad input and
+    ParityError when a graph is not within tolerance; in both cases nothing is written.
     """
     from exporters.sources import resolve_source
 
@@ -86,22 +93,38 @@ def export(source: str | Path, to: str = "onnx", out_dir: str | Path | None = No
     if src.kind != "pytorch":
         raise ZooError(f"{source} is already a {src.kind} file; `zoo export` starts from PyTorch weights "
                        f"(a run directory, model.safetensors or hf://); use `zoo convert {source} --to ...`.")
+    from zoo import graphs as zgraphs
+    from zoo.runtime import torch_predictor
+
+    assert src.artifact is not None
     out = Path(out_dir) if out_dir is not None else (Path.cwd() if str(source).startswith("hf://") else src.path)
-    final = out / output_name(src.spec.name, to, fp16=fp16, quantize=quantize)  # type: ignore[arg-type]
-    reference = src.predictor()
+    graphs = zgraphs.graph_specs(src.spec)
+    if to == "torchscript" or fp16 or quantize:
+        graphs = graphs[:1]
     source_info = describe_source(src)
+    staged_files: list[tuple[Path, Path, dict[str, Any]]] = []
     with staging(out) as stage:
-        if to == "onnx":
-            staged, report = _stage_onnx(src, stage, reference, source_info, final.name, opset=opset,
-                                         dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
-                                         metric_tolerance=metric_tolerance, rows=rows,
-                                         calibration_rows=calibration_rows, optimize=optimize)
-        elif to == "keras":
-            staged, report = _stage_keras(src, stage, reference, source_info, final.name, opset=opset,
-                                          dynamic_batch=dynamic_batch, atol=atol, rows=rows, optimize=optimize)
-        else:
-            staged, report = _stage_torchscript(src, stage, reference, source_info, final.name, atol=atol, rows=rows)
-        return publish(staged, final, report, to)
+        for index, graph in enumerate(graphs):  # stage and check every graph before any is published
+            spec = zgraphs.view(src.spec, graph)
+            module = zgraphs.module_of(src.artifact.model, graph)
+            reference = src.predictor() if spec is src.spec else torch_predictor(
+                module, [t.name for t in spec.inputs()], device="cpu")
+            name = (output_name(src.spec.name, to, fp16=fp16, quantize=quantize) if index == 0  # type: ignore[arg-type]
+                    else zgraphs.file_name(src.spec.name, graph, index, ".onnx" if to == "onnx" else ".keras"))
+            if to == "onnx":
+                staged, report = _stage_onnx(spec, module, stage, reference, source_info, name, opset=opset,
+                                             dynamic_batch=dynamic_batch, fp16=fp16, quantize=quantize, atol=atol,
+                                             metric_tolerance=metric_tolerance, rows=rows,
+                                             calibration_rows=calibration_rows, optimize=optimize)
+            elif to == "keras":
+                staged, report = _stage_keras(spec, module, stage, reference, source_info, name, opset=opset,
+                                              dynamic_batch=dynamic_batch, atol=atol, rows=rows, optimize=optimize)
+            else:
+                staged, report = _stage_torchscript(spec, module, stage, reference, source_info, name, atol=atol, rows=rows)
+            staged_files.append((staged, out / name, report))
+        results = [publish(staged, final, report, to) for staged, final, report in staged_files]
+    results[0].graphs = results[1:]
+    return results[0]
 
 
 def convert(source: str | Path, to: str, out: str | Path | None = None, *, atol: float | None = None,
@@ -120,8 +143,8 @@ def convert(source: str | Path, to: str, out: str | Path | None = None, *, atol:
         raise ZooError(f"cannot convert '{path.name}' to '{to}'; supported: {options}. "
                        "From PyTorch weights use `zoo export SOURCE --to onnx|keras|torchscript`.")
     src = resolve_source(path)
-    names = {"onnx": f"{src.spec.name}.from-keras.onnx", "keras": f"{src.spec.name}.keras",
-             "pytorch": f"{src.spec.name}.onnx2torch.safetensors"}
+    stem = file_stem(src.spec)
+    names = {"onnx": f"{stem}.from-keras.onnx", "keras": f"{stem}.keras", "pytorch": f"{stem}.onnx2torch.safetensors"}
     final = _target_path(out, path.parent, names[to])
     reference = src.predictor()
     source_info = describe_source(src)
@@ -132,14 +155,14 @@ def convert(source: str | Path, to: str, out: str | Path | None = None, *, atol:
             from exporters.runtime import onnx_predictor
 
             staged = write_onnx(keras_to_onnx(path, src.spec, opset=opset), stage / final.name)
-            report = _check(src, reference, onnx_predictor(staged), source_info,
+            report = _check(src.spec, reference, onnx_predictor(staged), source_info,
                             {"file": final.name, "format": "onnx", "runtime": _ort_runtime(), "via": CONVERSIONS[(".keras", "onnx")]},
                             atol=atol, rows=rows)
             return publish(_with_parity_metadata(staged, report), final, report, "onnx")
         if to == "keras":
             from exporters.onnx import load_onnx
 
-            staged, report = _keras_from_onnx(src, load_onnx(path), stage, reference, source_info, final.name,
+            staged, report = _keras_from_onnx(src.spec, load_onnx(path), stage, reference, source_info, final.name,
                                               atol=atol, rows=rows)
             return publish(staged, final, report, "keras")
         return _convert_to_pytorch(src, path, final, stage, reference, source_info, atol=atol, rows=rows)
@@ -165,11 +188,12 @@ def verify(file: str | Path, *, source: str | Path | None = None, atol: float | 
             raise ZooError(f"{path} has no parity report naming its source; pass the run directory with --source.")
     ref = resolve_source(source)
     _warn_if_weights_changed(ref, stored)
+    ref_spec, ref_predict = _graph_reference(ref, stored.get("graph"))
     candidate, runtime = _predictor_for(path, stored)
     target = {**stored.get("target", {}), "file": path.name, "runtime": runtime}
     precision = target.get("precision", "fp32")
     tolerance = stored.get("tolerance", {})
-    report = check_parity(ref.spec, ref.predictor(), candidate, precision=precision,
+    report = check_parity(ref_spec, ref_predict, candidate, precision=precision,
                           atol=atol if atol is not None else tolerance.get("atol"),
                           metric_tolerance=metric_tolerance if metric_tolerance is not None else tolerance.get("max_drop"),
                           rows=rows or stored.get("inputs", {}).get("rows", 64), source=describe_source(ref), target=target)
@@ -177,9 +201,29 @@ def verify(file: str | Path, *, source: str | Path | None = None, atol: float | 
     return report
 
 
+def file_stem(spec: ZooModel) -> str:
+    """``<model>`` for a model's main graph, ``<model>.<graph>`` for another of its graphs."""
+    graph = getattr(spec, "graph_name", None)
+    return f"{spec.name}.{graph}" if graph else spec.name
+
+
+def _graph_reference(ref: ResolvedSource, graph_name: str | None) -> tuple[ZooModel, Predict]:
+    """The spec and reference ``Predict`` of graph ``graph_name`` of ``ref`` (the whole model for None)."""
+    if not graph_name or ref.kind != "pytorch" or getattr(ref.spec, "graph_name", None) == graph_name:
+        return ref.spec, ref.predictor()
+    from zoo import graphs as zgraphs
+    from zoo.runtime import torch_predictor
+
+    assert ref.artifact is not None
+    graph = zgraphs.find(ref.spec, graph_name)
+    spec = zgraphs.view(ref.spec, graph)
+    module = zgraphs.module_of(ref.artifact.model, graph)
+    return spec, torch_predictor(module, [t.name for t in spec.inputs()], device="cpu")
+
+
 # -- the staged conversions ---------------------------------------------------------------------------
 
-def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
+def _stage_onnx(spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
                 opset: int | None, dynamic_batch: bool, fp16: bool, quantize: str | None, atol: float | None,
                 metric_tolerance: float | None, rows: int, calibration_rows: int,
                 optimize: bool) -> tuple[Path, dict[str, Any]]:
@@ -188,9 +232,8 @@ def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_inf
     from exporters.parity import check_parity
     from exporters.runtime import onnx_predictor
 
-    assert src.artifact is not None
-    proto = build_onnx(src.spec, src.artifact.model, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
-    fp32 = write_onnx(set_metadata(proto, zoo_metadata(src.spec)), stage / "fp32.onnx")
+    proto = build_onnx(spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    fp32 = write_onnx(set_metadata(proto, zoo_metadata(spec)), stage / f"{name}.fp32.onnx")
     target: dict[str, Any] = {"file": name, "format": "onnx", "runtime": _ort_runtime(), "dynamic_batch": dynamic_batch,
                               "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))}
     precision = "fp32"
@@ -202,10 +245,10 @@ def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_inf
         target["quantization"] = "int8 dynamic (onnxruntime quantize_dynamic, MatMul+Conv weights, per-tensor)"
     elif quantize == "static":
         precision = "int8"
-        staged = q.quantize_static(fp32, stage / name, q.calibration_inputs(src.spec, calibration_rows))
+        staged = q.quantize_static(fp32, stage / name, q.calibration_inputs(spec, calibration_rows))
         target["quantization"] = (f"int8 static QDQ (onnxruntime quantize_static, MinMax calibration on "
                                   f"{calibration_rows} training-split inputs, per-channel weights)")
-    report = check_parity(src.spec, reference, onnx_predictor(staged), precision=precision, atol=atol,  # type: ignore[arg-type]
+    report = check_parity(spec, reference, onnx_predictor(staged), precision=precision, atol=atol,  # type: ignore[arg-type]
                           metric_tolerance=metric_tolerance, rows=rows, source=source_info, target=target)
     report["sizes"] = {"bytes": staged.stat().st_size}
     if precision != "fp32":
@@ -215,17 +258,16 @@ def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_inf
     return _with_parity_metadata(staged, report), report
 
 
-def _stage_keras(src: ResolvedSource, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
-                 opset: int | None, dynamic_batch: bool, atol: float | None, rows: int,
+def _stage_keras(spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any],
+                 name: str, *, opset: int | None, dynamic_batch: bool, atol: float | None, rows: int,
                  optimize: bool) -> tuple[Path, dict[str, Any]]:
     from exporters.onnx import build_onnx
 
-    assert src.artifact is not None
-    proto = build_onnx(src.spec, src.artifact.model, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
-    return _keras_from_onnx(src, proto, stage, reference, source_info, name, atol=atol, rows=rows)
+    proto = build_onnx(spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
+    return _keras_from_onnx(spec, proto, stage, reference, source_info, name, atol=atol, rows=rows)
 
 
-def _keras_from_onnx(src: ResolvedSource, proto: Any, stage: Path, reference: Predict, source_info: dict[str, Any],
+def _keras_from_onnx(spec: ZooModel, proto: Any, stage: Path, reference: Predict, source_info: dict[str, Any],
                      name: str, *, atol: float | None, rows: int) -> tuple[Path, dict[str, Any]]:
     _ensure_keras_backend()
     from exporters.keras import onnx_to_keras, save_keras
@@ -237,34 +279,33 @@ def _keras_from_onnx(src: ResolvedSource, proto: Any, stage: Path, reference: Pr
     target = {"file": name, "format": "keras", "runtime": f"keras {keras.__version__} ({keras.backend.backend()} backend)",
               "via": "ONNX (torch.onnx dynamo) -> zoo's ONNX->Keras 3 converter",
               "dynamic_batch": _has_dynamic_batch(proto)}
-    report = _check(src, reference, keras_predictor(staged), source_info, target, atol=atol, rows=rows)
+    report = _check(spec, reference, keras_predictor(staged), source_info, target, atol=atol, rows=rows)
     report["sizes"] = {"bytes": staged.stat().st_size}
     return staged, report
 
 
-def _stage_torchscript(src: ResolvedSource, stage: Path, reference: Predict, source_info: dict[str, Any], name: str, *,
-                       atol: float | None, rows: int) -> tuple[Path, dict[str, Any]]:
+def _stage_torchscript(spec: ZooModel, module: nn.Module, stage: Path, reference: Predict, source_info: dict[str, Any],
+                       name: str, *, atol: float | None, rows: int) -> tuple[Path, dict[str, Any]]:
     import numpy as np
     import torch
 
     from zoo.artifacts import config_document
     from zoo.runtime import torch_predictor
 
-    assert src.artifact is not None
-    names = [t.name for t in src.spec.inputs()]
-    examples = src.spec.example_inputs(2)
+    names = [t.name for t in spec.inputs()]
+    examples = spec.example_inputs(2)
     args = tuple(torch.from_numpy(np.ascontiguousarray(examples[n])) for n in names)
     staged = stage / name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; it still works
         try:
-            traced = torch.jit.trace(src.artifact.model.cpu().eval(), args)
+            traced = torch.jit.trace(module.cpu().eval(), args)
         except Exception as exc:
-            raise ZooError(f"torch.jit.trace failed on {src.spec.name} ({first_line(exc)}); export to ONNX instead.") from exc
-        torch.jit.save(traced, str(staged), _extra_files={"zoo.json": json.dumps(config_document(src.spec))})
+            raise ZooError(f"torch.jit.trace failed on {spec.name} ({first_line(exc)}); export to ONNX instead.") from exc
+        torch.jit.save(traced, str(staged), _extra_files={"zoo.json": json.dumps(config_document(spec))})
         loaded = torch.jit.load(str(staged), map_location="cpu")
     target = {"file": name, "format": "torchscript", "runtime": f"torch {torch.__version__} (torch.jit, CPU)"}
-    report = _check(src, reference, torch_predictor(loaded, names, device="cpu"), source_info, target, atol=atol, rows=rows)
+    report = _check(spec, reference, torch_predictor(loaded, names, device="cpu"), source_info, target, atol=atol, rows=rows)
     report["sizes"] = {"bytes": staged.stat().st_size}
     return staged, report
 
@@ -285,7 +326,7 @@ def _convert_to_pytorch(src: ResolvedSource, onnx_path: Path, final: Path, stage
 
     target = {"file": final.name, "format": "pytorch", "runtime": f"torch {torch.__version__} (onnx2torch module, CPU)",
               "structure": f"rebuilt from {onnx_path.name} by onnx2torch; exporters.pytorch.load_torch(weights, onnx)"}
-    report = _check(src, reference, torch_predictor(module, [t.name for t in src.spec.inputs()], device="cpu"),
+    report = _check(src.spec, reference, torch_predictor(module, [t.name for t in src.spec.inputs()], device="cpu"),
                     source_info, target, atol=atol, rows=rows)
     report["sizes"] = {"bytes": staged.stat().st_size}
     return publish(staged, final, report, "pytorch")
@@ -293,11 +334,11 @@ def _convert_to_pytorch(src: ResolvedSource, onnx_path: Path, final: Path, stage
 
 # -- helpers ----------------------------------------------------------------------------------------
 
-def _check(src: ResolvedSource, reference: Predict, candidate: Predict, source_info: dict[str, Any],
+def _check(spec: ZooModel, reference: Predict, candidate: Predict, source_info: dict[str, Any],
            target: dict[str, Any], *, atol: float | None, rows: int) -> dict[str, Any]:
     from exporters.parity import check_parity
 
-    report = check_parity(src.spec, reference, candidate, atol=atol, rows=rows, source=source_info, target=target)
+    report = check_parity(spec, reference, candidate, atol=atol, rows=rows, source=source_info, target=target)
     _require(report)
     return report
 
@@ -389,7 +430,12 @@ def _input_names(stored: dict[str, Any]) -> list[str]:
 
     if not stored.get("model"):
         raise ZooError("the parity report does not name the model; re-export the file.")
-    return [t.name for t in registry.create(stored["model"], stored.get("config") or {}).inputs()]
+    spec = registry.create(stored["model"], stored.get("config") or {})
+    if stored.get("graph"):
+        from zoo import graphs as zgraphs
+
+        spec = zgraphs.view(spec, zgraphs.find(spec, stored["graph"]))
+    return [t.name for t in spec.inputs()]
 
 
 def _warn_if_weights_changed(ref: ResolvedSource, stored: dict[str, Any]) -> None:

@@ -109,6 +109,7 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
             outputs[name]["finite"] = outputs[name]["finite"] and o["finite"]
     report: dict[str, Any] = {
         "model": spec.name,
+        **({"graph": spec.graph_name} if getattr(spec, "graph_name", None) else {}),
         "config": spec.config.to_dict(),
         "source": source or {},
         "target": {**(target or {}), "precision": precision},

@@ -75,14 +75,19 @@ def spec_of_file(path: Path) -> ZooModel:
     """The model spec an exported ``.onnx``/``.keras`` file was made from."""
     from zoo import registry
 
-    name_config = _from_onnx_metadata(path) if path.suffix == ".onnx" else _from_sidecar(path)
-    if name_config is None:
-        name_config = _from_config_beside(path)
-    if name_config is None:
+    described = _from_onnx_metadata(path) if path.suffix == ".onnx" else _from_sidecar(path)
+    if described is None:
+        described = _from_config_beside(path)
+    if described is None:
         raise ZooError(f"{path} does not say which zoo model it holds (no zoo metadata, no {path.name}{PARITY_SUFFIX}, "
                        f"no config.json beside it); export it with `zoo export` or pass the run directory with --source.")
-    name, config = name_config
-    return registry.create(name, config)
+    name, config, graph = described
+    spec = registry.create(name, config)
+    if graph:  # one of the model's further graphs (<model>.<graph>.onnx)
+        from zoo import graphs as zgraphs
+
+        spec = zgraphs.view(spec, zgraphs.find(spec, graph))
+    return spec
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:
@@ -97,7 +102,10 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _from_onnx_metadata(path: Path) -> tuple[str, dict[str, Any]] | None:
+Described = tuple[str, dict[str, Any], "str | None"]  # (model name, config, graph name or None)
+
+
+def _from_onnx_metadata(path: Path) -> Described | None:
     from exporters.onnx import META_DOCUMENT, load_onnx
 
     proto = load_onnx(path, check=False)
@@ -106,19 +114,26 @@ def _from_onnx_metadata(path: Path) -> tuple[str, dict[str, Any]] | None:
     from exporters.onnx import zoo_document
 
     doc = zoo_document(proto)
-    return str(doc["model"]), doc["config"]
+    return str(doc["model"]), doc["config"], _graph_name(doc)
 
 
-def _from_sidecar(path: Path) -> tuple[str, dict[str, Any]] | None:
+def _from_sidecar(path: Path) -> Described | None:
     doc = read_sidecar(path)
     if doc and isinstance(doc.get("model"), str) and isinstance(doc.get("config"), dict):
-        return doc["model"], doc["config"]
+        return doc["model"], doc["config"], _graph_name(doc)
     return None
 
 
-def _from_config_beside(path: Path) -> tuple[str, dict[str, Any]] | None:
+def _from_config_beside(path: Path) -> Described | None:
     from zoo.artifacts import CONFIG_JSON, CONFIG_YAML, read_config
 
     if (path.parent / CONFIG_JSON).is_file() or (path.parent / CONFIG_YAML).is_file():
-        return read_config(path.parent)
+        return (*read_config(path.parent), None)
     return None
+
+
+def _graph_name(doc: dict[str, Any]) -> str | None:
+    graph = doc.get("graph")
+    if graph is not None and not isinstance(graph, str):
+        raise ZooError(f"the file's 'graph' entry is {graph!r}, not a graph name; re-export the model with `zoo export`.")
+    return graph

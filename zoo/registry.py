@@ -231,6 +231,19 @@ class ZooModel(ABC):
         """Which submodules become graphs, with which tolerance, opset and parity shapes."""
         return ExportSpec()
 
+    def graph_example_inputs(self, graph: GraphSpec, n: int, split: str = "test") -> dict[str, np.ndarray]:
+        """``n`` real inputs of one exported graph (parity checks of ``<model>.<graph>.onnx``).
+
+        The default serves graphs that take (some of) the model's own inputs; a graph fed by another
+        part of the network (a decoder's latent codes) overrides this with inputs of that part."""
+        examples = self.example_inputs(n, split)
+        names = [t.name for t in (graph.inputs or self.inputs())]
+        missing = [name for name in names if name not in examples]
+        if missing:
+            raise ZooError(f"{self.name} graph '{graph.name}' takes {missing}, which example_inputs() does not give; "
+                           "override graph_example_inputs() to make real inputs for it.")
+        return {name: examples[name] for name in names}
+
     def backbone_weights(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(backbone name, its weights in ``state``) when this model holds a zoo backbone, so another
         model can start from it (``--init-from``); None otherwise."""
