@@ -178,6 +178,12 @@ class DCGAN(GenerativeImageTask):
         seed = {"train": 1, "val": 2, "test": 3}.get(split, 4)
         return {"latent": self.latent_draw(n, EVAL_SEED + 10 * seed)}
 
+    def graph_example_inputs(self, graph: GraphSpec, n: int, split: str = "test") -> dict[str, np.ndarray]:
+        """The discriminator judges real images of the split; the generator takes latent draws."""
+        if graph.name == "discriminator":
+            return {"image": self.data.images[self.pick_rows(n, split)].numpy()}
+        return super().graph_example_inputs(graph, n, split)
+
     # -- evaluation ------------------------------------------------------------------------------------
     def scorer_and_references(self) -> tuple[Any, Scored, dict[str, float]]:
         """The scoring classifier (trained once per instance), the training images' scores and the
