@@ -18,5 +18,5 @@ CARD = ModelCard(
     inputs="image: 1x16x16 grey, ink = 1; noise, latent: latent_dim values each",
     pipeline_tag="image-to-image",
     tags=("generative", "vae", "variational-autoencoder", "beta-vae", "latent-space"),
-    tiny={"epochs": 1, "batch_size": 64, "image_size": 16, "width": 8, "checkpoint_every": 0, "grid": 4},
+    tiny={"epochs": 1, "batch_size": 64, "image_size": 16, "width": 8, "checkpoint_every": 0, "grid": 4, "elbo_samples": 2},
 )
