@@ -185,8 +185,9 @@ def fresh_venv(space: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
                               str(space / "requirements.txt")], capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-3000:]
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('torch'), u.find_spec('zoo'))"],
-                           capture_output=True, text=True, cwd=root, check=True)
+                           capture_output=True, text=True, cwd=root, check=True, env=clean)
     assert probe.stdout.split() == ["None", "None"]
     return python
 
