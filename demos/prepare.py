@@ -264,7 +264,7 @@ def _resolve_files(value: Any, folder: Path) -> Any:
 
 
 def examples_from_inputs(inputs: dict[str, Any], document: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Real model inputs -> examples: image inputs back to PNG files ("pairs" for two image inputs,
+    """Real model inputs -> examples: image inputs (4-D) back to PNG files ("pairs" for two image inputs,
     "images" for one), tabular inputs as raw rows ("rows")."""
     import numpy as np
 
@@ -275,7 +275,8 @@ def examples_from_inputs(inputs: dict[str, Any], document: dict[str, Any], out_d
     if pre.get("kind") == "image":
         out_dir.mkdir(parents=True, exist_ok=True)
         files: dict[str, list[str]] = {}
-        for name in names[:2]:
+        images = [t["name"] for t in document["inputs"] if t["name"] in inputs and len(t["shape"]) == 4]
+        for name in images[:2]:  # other inputs (a VAE's noise and latent point) are not pictures
             for i, x in enumerate(inputs[name]):
                 path = out_dir / f"{name}-{i + 1}.png"
                 array_to_image(x, pre).save(path)

@@ -132,17 +132,74 @@ def test_space_runs_with_torch_and_zoo_blocked(space: Path, tmp_path: Path) -> N
     assert not list((space / "demos").glob("*.pyi")), "serving must not write files into the Space's code"
 
 
-def test_space_runs_in_a_fresh_venv_with_only_its_requirements(space: Path, tmp_path: Path) -> None:
-    """The real thing: a plain venv (no system site-packages), `pip install -r requirements.txt`, `python app.py`."""
-    env_dir = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def generator_space(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Space of the tiny dcgan run (an image generator: the other demo kind a Space must serve torch-free)."""
+    import shutil
+
+    from demos.space import write_space
+
+    run = tmp_path_factory.mktemp("dcgan-run") / "run"
+    shutil.copytree(tiny_run("dcgan"), run)
+    return write_space(str(run), tmp_path_factory.mktemp("spaces") / "dcgan-space", log=lambda *_: None)
+
+
+def check_generated(url: str, onnx_file: Path) -> None:
+    """/dcgan_generate answers the image onnxruntime decodes from the seed's N(0, I) draw."""
+    import numpy as np
+    import onnxruntime as ort
+    from gradio_client import Client
+    from PIL import Image
+
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    dim = session.get_inputs()[0].shape[1]
+    client = Client(url, verbose=False)
+    for seed in (0, 12345):
+        point = np.random.default_rng(seed).standard_normal((1, dim)).astype(np.float32)
+        ink = session.run(None, {"latent": point})[0][0, 0]
+        picture, latent = client.predict(seed, api_name="/dcgan_generate")
+        np.testing.assert_allclose(latent, point[0], atol=1e-5)
+        expected = np.rint(255 * (1 - np.clip(ink, 0, 1)))  # dark ink on white paper
+        assert np.abs(np.asarray(Image.open(picture), dtype=np.float32) - expected).max() <= 1
+
+
+def test_generator_space_runs_with_torch_and_zoo_blocked(generator_space: Path, tmp_path: Path) -> None:
+    files = {p.relative_to(generator_space).as_posix() for p in generator_space.rglob("*") if p.is_file()}
+    assert {"dcgan.onnx", "demos/generator.py", "demo.json"} <= files and "dcgan.discriminator.onnx" not in files
+    blocked = tmp_path / "blocked.log"
+    blocked.touch()
+    env = {**os.environ, "BLOCKED_LOG": str(blocked), "REPO": str(Path(__file__).parents[1])}
+    env.pop("PYTHONPATH", None)
+    for url in serve(generator_space, sys.executable, ["-c", RUN_WITHOUT_TORCH], env):
+        check_generated(url, generator_space / "dcgan.onnx")
+    assert not {"zoo", "exporters"} & {a.split(".")[0] for a in blocked.read_text().split()}
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(space: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A plain venv (no system site-packages) with only a Space's requirements.txt installed (the same for every Space)."""
+    root = tmp_path_factory.mktemp("space-venv")
+    env_dir = root / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
     python = str(env_dir / "bin" / "python")
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
                               str(space / "requirements.txt")], capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-3000:]
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     probe = subprocess.run([python, "-c", "import importlib.util as u; print(u.find_spec('torch'), u.find_spec('zoo'))"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True)
+                           capture_output=True, text=True, cwd=root, check=True, env=clean)
     assert probe.stdout.split() == ["None", "None"]
+    return python
+
+
+@pytest.mark.parametrize("kind", ["image-pair", "image-generator"])
+def test_space_runs_in_a_fresh_venv_with_only_its_requirements(kind: str, fresh_venv: str, request: pytest.FixtureRequest) -> None:
+    """The real thing: `python app.py` of a siamese and a dcgan Space in the venv of `pip install -r requirements.txt`."""
+    space = request.getfixturevalue("space" if kind == "image-pair" else "generator_space")
+    assert (space / "requirements.txt").read_text() == (request.getfixturevalue("space") / "requirements.txt").read_text()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    for url in serve(space, python, ["app.py"], env):
-        check_answers(url, Reference(space / "siamese.onnx"))
+    for url in serve(space, fresh_venv, ["app.py"], env):
+        if kind == "image-pair":
+            check_answers(url, Reference(space / "siamese.onnx"))
+        else:
+            check_generated(url, space / "dcgan.onnx")

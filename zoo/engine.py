@@ -326,7 +326,8 @@ class Run:
             strategy=config.strategy,
             num_nodes=config.num_nodes,
             precision=resolve_precision(config),
-            gradient_clip_val=config.grad_clip or None,
+            # manual optimisation (GANs) clips in the module itself: Lightning refuses gradient_clip_val there
+            gradient_clip_val=(config.grad_clip or None) if module.automatic_optimization else None,
             callbacks=callbacks,
             logger=loggers,
             default_root_dir=stage_dir,

@@ -15,4 +15,6 @@ BUILTIN: dict[str, str] = {
     "noise-level": "zoo.models.noise_level",
     "capsnet": "zoo.models.capsnet",
     "context": "zoo.models.context",
+    "vae": "zoo.models.vae",
+    "dcgan": "zoo.models.dcgan",
 }
