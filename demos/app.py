@@ -19,6 +19,8 @@ BUILDERS: dict[str, str] = {
     "image-pair": "demos.image_pair",
     "image-classifier": "demos.image_classifier",
     "tabular": "demos.tabular",
+    "text-classifier": "demos.text",
+    "forecast": "demos.forecast",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched

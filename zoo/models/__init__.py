@@ -13,4 +13,6 @@ BUILTIN: dict[str, str] = {
     "mlp-heads": "zoo.models.mlp_heads",
     "rotnet": "zoo.models.rotnet",
     "noise-level": "zoo.models.noise_level",
+    "text-rnn": "zoo.models.text_rnn",
+    "forecast-gru": "zoo.models.forecast_gru",
 }
