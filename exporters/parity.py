@@ -107,19 +107,6 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
         for name, o in stats.items():
             outputs[name]["max_abs_error"] = max(outputs[name]["max_abs_error"], o["max_abs_error"])
             outputs[name]["finite"] = outputs[name]["finite"] and o["finite"]
-    per_axis: dict[str, dict[str, float]] = {}
-    for axis, sizes in (spec.export_spec().axis_sizes.items() if dynamic else ()):
-        for size in sizes:  # other dynamic axes (a sequence's time axis) at each declared size, at every batch size
-            resized = resize_axis(spec, _first(inputs, max([rows, *batches])), axis, size)
-            worst = 0.0
-            for batch in batches or (rows,):
-                part = _first(resized, batch)
-                stats = compare_outputs(spec, reference(part), candidate(part))
-                worst = max(worst, *(o["max_abs_error"] for o in stats.values()))
-                for name, o in stats.items():
-                    outputs[name]["max_abs_error"] = max(outputs[name]["max_abs_error"], o["max_abs_error"])
-                    outputs[name]["finite"] = outputs[name]["finite"] and o["finite"]
-            per_axis.setdefault(axis, {})[str(size)] = worst
     report: dict[str, Any] = {
         "model": spec.name,
         "config": spec.config.to_dict(),
@@ -128,7 +115,6 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
         "inputs": {"split": "test", "rows": int(len(next(iter(inputs.values()))))},
         "outputs": outputs,
         "batches": per_batch,
-        **({"axes": per_axis} if per_axis else {}),
     }
     if evaluate if evaluate is not None else precision != "fp32":
         report["metric"] = metric_change(spec, spec.evaluate(reference), spec.evaluate(candidate))
@@ -138,26 +124,6 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     report["checked_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     report["zoo_version"] = __version__
     return report
-
-
-def resize_axis(spec: ZooModel, inputs: dict[str, np.ndarray], axis: str, size: int) -> dict[str, np.ndarray]:
-    """``inputs`` with the dynamic axis named ``axis`` cut to its first ``size`` entries or lengthened to
-    ``size``: integer inputs (token ids) with 0, the pad id; float inputs by repeating their values."""
-    out = dict(inputs)
-    for tensor in spec.inputs():
-        if axis not in tensor.shape or tensor.name not in out:
-            continue
-        dim = tensor.shape.index(axis)
-        x = out[tensor.name]
-        if size <= x.shape[dim]:
-            out[tensor.name] = np.ascontiguousarray(np.take(x, np.arange(size), axis=dim))
-        elif np.issubdtype(x.dtype, np.integer):
-            pad = [(0, 0)] * x.ndim
-            pad[dim] = (0, size - x.shape[dim])
-            out[tensor.name] = np.pad(x, pad)
-        else:
-            out[tensor.name] = np.ascontiguousarray(np.take(x, np.arange(size), axis=dim, mode="wrap"))
-    return out
 
 
 def _first(inputs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
