@@ -199,7 +199,7 @@ def _stage_onnx(src: ResolvedSource, stage: Path, reference: Predict, source_inf
         precision, staged = "fp16", q.to_fp16(fp32, stage / name)
     elif quantize == "dynamic":
         precision, staged = "int8", q.quantize_dynamic(fp32, stage / name)
-        target["quantization"] = "int8 dynamic (onnxruntime quantize_dynamic, MatMul+Conv weights, per-tensor)"
+        target["quantization"] = "int8 dynamic (onnxruntime quantize_dynamic: MatMul+Conv+LSTM weights, per-tensor; GRU/RNN weights int8 weight-only)"
     elif quantize == "static":
         precision = "int8"
         staged = q.quantize_static(fp32, stage / name, q.calibration_inputs(src.spec, calibration_rows))

@@ -195,7 +195,7 @@ def _convert_node(
     expected_shapes: dict[str, list[int | None]],
     expected_dtypes: dict[str, np.dtype] | None = None,
 ) -> None:
-    node_name = node.name or (node.output[0] if node.output else node.op_type)
+    node_name = node.name or next((o for o in node.output if o), node.op_type)
     if node.domain not in _DEFAULT_DOMAINS:
         raise _no_mapping(f"{node.domain}::{node.op_type}", node_name)
     missing = [name for name in node.input if name and name not in env]

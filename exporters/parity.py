@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from zoo.errors import ParityError, ZooError
+from zoo.errors import ParityError, ZooError, first_line
 
 if TYPE_CHECKING:
     from zoo.registry import Predict, TensorSpec, ZooModel
@@ -96,17 +96,29 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     (use :func:`require_parity` to raise).
     """
     dynamic = (target or {}).get("dynamic_batch", True)
-    batches = tuple(spec.export_spec().parity_batches) if dynamic else ()
+    export_spec = spec.export_spec()
+    batches = tuple(export_spec.parity_batches) if dynamic else ()
+    axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items()} if dynamic else {}
     inputs = spec.example_inputs(max([rows, *batches]), split="test")
-    outputs = compare_outputs(spec, reference(_first(inputs, rows)), candidate(_first(inputs, rows)))
+    outputs = compare_outputs(spec, reference(_first(inputs, rows)), _run_candidate(candidate, _first(inputs, rows),
+                                                                                    "the held-out rows", target))
     per_batch: dict[str, float] = {}
+    per_axis: dict[str, dict[str, float]] = {axis: {} for axis in axis_sizes}
     for batch in batches:  # the export spec's shapes: catches errors that only show at other batch sizes
         part = _first(inputs, batch)
-        stats = compare_outputs(spec, reference(part), candidate(part))
-        per_batch[str(batch)] = max(o["max_abs_error"] for o in stats.values())
-        for name, o in stats.items():
-            outputs[name]["max_abs_error"] = max(outputs[name]["max_abs_error"], o["max_abs_error"])
-            outputs[name]["finite"] = outputs[name]["finite"] and o["finite"]
+        # ... and at every size of every other dynamic axis (a time axis frozen at the export example's length)
+        variants = [(None, None, part)] + [(axis, size, spec.resize_axis(part, axis, size))
+                                           for axis, sizes in axis_sizes.items() for size in sizes]
+        for axis, size, feeds in variants:
+            where = f"batch {batch}" + (f", {axis} {size}" if axis else "")
+            stats = compare_outputs(spec, reference(feeds), _run_candidate(candidate, feeds, where, target))
+            worst = max(o["max_abs_error"] for o in stats.values())
+            per_batch[str(batch)] = max(per_batch.get(str(batch), 0.0), worst)
+            if axis is not None:
+                per_axis[axis][str(size)] = max(per_axis[axis].get(str(size), 0.0), worst)
+            for name, o in stats.items():
+                outputs[name]["max_abs_error"] = max(outputs[name]["max_abs_error"], o["max_abs_error"])
+                outputs[name]["finite"] = outputs[name]["finite"] and o["finite"]
     report: dict[str, Any] = {
         "model": spec.name,
         "config": spec.config.to_dict(),
@@ -115,6 +127,7 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
         "inputs": {"split": "test", "rows": int(len(next(iter(inputs.values()))))},
         "outputs": outputs,
         "batches": per_batch,
+        "axes": per_axis,
     }
     if evaluate if evaluate is not None else precision != "fp32":
         report["metric"] = metric_change(spec, spec.evaluate(reference), spec.evaluate(candidate))
@@ -124,6 +137,20 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     report["checked_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     report["zoo_version"] = __version__
     return report
+
+
+def _run_candidate(candidate: Predict, inputs: dict[str, np.ndarray], where: str,
+                   target: dict[str, Any] | None) -> list[np.ndarray]:
+    """The converted model's outputs; a converted model that cannot run at one of the export spec's
+    shapes (e.g. a Reshape frozen to the export example's sequence length) fails parity."""
+    try:
+        return candidate(inputs)
+    except ZooError:
+        raise
+    except Exception as exc:  # runtimes raise their own error classes
+        what = (target or {}).get("file") or (target or {}).get("format", "the converted model")
+        raise ParityError(f"{what} fails at {where} ({first_line(exc)}); the exported graph does not hold the "
+                          "export spec's dynamic shapes (an axis frozen at export?), nothing was written.") from None
 
 
 def _first(inputs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:

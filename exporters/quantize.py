@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 
     from zoo.registry import ZooModel
 
-# Op types quantised by default: every op that holds weights in our graphs.
-DYNAMIC_OP_TYPES = ("MatMul", "Conv")
+# Op types quantised by default: every op that holds weights in our graphs. onnxruntime's dynamic
+# quantiser has an integer kernel for LSTM (com.microsoft DynamicQuantizeLSTM) but none for GRU/RNN:
+# their weights are stored as int8 + DequantizeLinear (weight-only, see int8_recurrent_weights).
+WEIGHT_ONLY_OP_TYPES = ("GRU", "RNN")
+DYNAMIC_OP_TYPES = ("MatMul", "Conv", "LSTM", *WEIGHT_ONLY_OP_TYPES)
 STATIC_OP_TYPES = ("MatMul", "Conv", "Gemm")
 
 
@@ -54,7 +57,9 @@ def quantize_dynamic(source: str | Path | onnx.ModelProto, target: str | Path, *
     """int8 weights, activations quantised on the fly (``onnxruntime.quantization.quantize_dynamic``).
 
     Dense layers are rewritten to MatMul first (see module docstring). Weights are signed int8,
-    activations uint8 (onnxruntime's CPU ``ConvInteger``/``MatMulInteger`` kernels).
+    activations uint8 (onnxruntime's CPU ``ConvInteger``/``MatMulInteger``/``DynamicQuantizeLSTM``
+    kernels). GRU and RNN weights, which onnxruntime cannot quantise, are stored as int8 and
+    dequantised when the session loads (:func:`int8_recurrent_weights`).
     """
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
@@ -64,12 +69,60 @@ def quantize_dynamic(source: str | Path | onnx.ModelProto, target: str | Path, *
     with tempfile.TemporaryDirectory(prefix="zoo-quant-") as tmp:
         out = Path(tmp) / "int8.onnx"
         try:
-            ort_quantize_dynamic(prepared, out, op_types_to_quantize=list(op_types), per_channel=per_channel,
+            ort_quantize_dynamic(prepared, out, op_types_to_quantize=[t for t in op_types if t not in WEIGHT_ONLY_OP_TYPES],
+                                 per_channel=per_channel,
                                  weight_type=QuantType.QInt8,
                                  extra_options={"DefaultTensorType": _float_type()})
         except Exception as exc:  # onnxruntime.quantization raises assorted errors on odd graphs
             raise ZooError(f"int8 dynamic quantisation failed ({first_line(exc)}); export without --quantize.") from exc
-        return _save(_load(out), target, proto)
+        quantized = _load(out)
+        weight_only = tuple(t for t in op_types if t in WEIGHT_ONLY_OP_TYPES)
+        return _save(int8_recurrent_weights(quantized, weight_only), target, proto)
+
+
+def int8_recurrent_weights(proto: onnx.ModelProto, op_types: tuple[str, ...] = WEIGHT_ONLY_OP_TYPES) -> onnx.ModelProto:
+    """``proto`` with the constant W and R weights of its ``op_types`` nodes stored as int8, in place.
+
+    Symmetric int8 with one scale per gate row (``DequantizeLinear`` along axis 1 of ``[directions,
+    gates*hidden, inputs]``); the recurrent op itself keeps computing in float32. Used for GRU/RNN, which
+    have no integer kernel in onnxruntime: the file's weights are 4x smaller, the arithmetic unchanged.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    weights = {init.name: init for init in graph.initializer}
+    converted: dict[str, str] = {}
+    dequantize = []
+    for node in graph.node:
+        if node.op_type not in op_types or node.domain not in ("", "ai.onnx"):
+            continue
+        for i in (1, 2):  # W, R
+            name = node.input[i] if i < len(node.input) else ""
+            if name not in weights or weights[name].data_type != _float_type():
+                continue
+            if name not in converted:
+                value = numpy_helper.to_array(weights[name]).astype(np.float32)
+                scale = np.abs(value).max(axis=(0, 2)) / 127.0
+                scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+                q = np.clip(np.round(value / scale[None, :, None]), -127, 127).astype(np.int8)
+                converted[name] = f"{name}__dequantized"
+                graph.initializer.extend([numpy_helper.from_array(q, f"{name}__int8"),
+                                          numpy_helper.from_array(scale, f"{name}__scale"),
+                                          numpy_helper.from_array(np.zeros_like(scale, np.int8), f"{name}__zero_point")])
+                dequantize.append(helper.make_node("DequantizeLinear", [f"{name}__int8", f"{name}__scale",
+                                                                        f"{name}__zero_point"], [converted[name]],
+                                                   name=f"{name}_DequantizeLinear", axis=1))
+            node.input[i] = converted[name]
+    if not converted:
+        return proto
+    nodes = dequantize + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    kept = [init for init in graph.initializer if init.name in used]  # the float32 W/R are dropped
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return proto
 
 
 def quantize_static(source: str | Path | onnx.ModelProto, target: str | Path,

@@ -231,6 +231,20 @@ class ZooModel(ABC):
         """Which submodules become graphs, with which tolerance, opset and parity shapes."""
         return ExportSpec()
 
+    def resize_axis(self, inputs: dict[str, np.ndarray], axis: str, size: int) -> dict[str, np.ndarray]:
+        """``inputs`` with dynamic axis ``axis`` (e.g. ``"time"``) brought to ``size`` for the parity check
+        at ``ExportSpec.axis_sizes``. Default: cropped, or repeated cyclically (token ids stay valid ids);
+        override where a model needs e.g. padding."""
+        import numpy as np
+
+        resized = dict(inputs)
+        for tensor in self.inputs():
+            if axis in tensor.shape and tensor.name in inputs:
+                i = tensor.shape.index(axis)
+                value = inputs[tensor.name]
+                resized[tensor.name] = np.take(value, np.arange(size) % value.shape[i], axis=i)
+        return resized
+
     def backbone_weights(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(backbone name, its weights in ``state``) when this model holds a zoo backbone, so another
         model can start from it (``--init-from``); None otherwise."""

@@ -18,6 +18,7 @@ from exporters.keras_ops import (  # noqa: F401  (imported for their registratio
     elementwise,
     linear,
     norm,
+    recurrent,
     reduce,
     resize,
     shape,

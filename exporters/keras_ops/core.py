@@ -158,7 +158,7 @@ class NodeContext:
 
     @property
     def node_name(self) -> str:
-        return self.node.name or (self.node.output[0] if self.node.output else self.op_type)
+        return self.node.name or next((o for o in self.node.output if o), self.op_type)
 
     @property
     def opset(self) -> int:

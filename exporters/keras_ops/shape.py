@@ -70,7 +70,16 @@ def convert_flatten(ctx: NodeContext) -> Tensor:
     return Tensor(ops.reshape(t.value, (outer, inner)), (0, 1))
 
 
-def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[bool, list[int]]:
+def _copies_own_dim(source: Tensor, dim: Any, onnx_axis: int) -> bool:
+    """Whether target-shape entry ``dim`` is the runtime size of axis ``onnx_axis`` of ``source`` itself."""
+    if not isinstance(dim, Sym) or dim.source is None:
+        return False
+    value, keras_axis = dim.source
+    return value is source.value and source.perm[keras_axis] == onnx_axis
+
+
+def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any],
+                     source: Tensor | None = None) -> tuple[bool, list[int]]:
     """How to reshape: (True, per-sample dims) when axis 0 is carried over unchanged, else
     (False, full target with at most one -1).
 
@@ -101,6 +110,10 @@ def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[boo
     ):
         return True, resolved[1:]  # type: ignore[return-value]
     unknown = [i for i, d in enumerate(resolved) if d is None]
+    if len(unknown) == 2 and source is not None and _copies_own_dim(source, shape[0], 0):
+        # (x.size(0), x.size(1), -1)-style targets read from the input's own Shape: axis 0 carried over
+        # exactly (a Reshape layer keeps it), so the one other runtime dimension can be the -1.
+        return True, [-1 if d is None else d for d in resolved[1:]]  # type: ignore[misc]
     if len(unknown) == 2 and shape[0] == BATCH and in_dims[0] is None and all(d is not None for d in in_tail):
         # x.view(x.size(0), -1): the batch read from the input's own Shape, the -1 per sample.
         return True, [-1 if d is None else d for d in resolved[1:]]  # type: ignore[misc]
@@ -110,10 +123,11 @@ def _resolve_reshape(ctx: NodeContext, t: Tensor, shape: list[Any]) -> tuple[boo
 
 
 def convert_reshape(ctx: NodeContext) -> Tensor:
-    t = ctx.onnx_layout(ctx.tensor(0))
+    source = ctx.tensor(0)
+    t = ctx.onnx_layout(source)
     shape = ctx.const(1, "shape")
     assert shape is not None
-    keeps_axis0, dims = _resolve_reshape(ctx, t, list(shape.reshape(-1)))
+    keeps_axis0, dims = _resolve_reshape(ctx, t, list(shape.reshape(-1)), source)
     if keeps_axis0:
         y = layers.Reshape(tuple(dims), name=ctx.layer_name())(t.value)
     else:
@@ -155,6 +169,11 @@ def _take(ctx: NodeContext, t: Tensor, onnx_axis: int, indices: np.ndarray) -> T
     onnx_axis = normalize_axis(onnx_axis, t.rank)
     size = t.onnx_shape[onnx_axis]
     if size is None:
+        # x[:, i] / x[:, -1] (e.g. the last step of a sequence): a scalar index slices a dynamic axis fine
+        if indices.ndim == 0 and onnx_axis != 0:
+            keras_axis = t.perm.index(onnx_axis)
+            return Tensor(take(t.value, int(indices), axis=keras_axis),
+                          _dropped_axes_perm(t.perm, {onnx_axis}))
         raise ctx.error("gathering along a dynamic (batch) axis is not supported")
     if indices.size and (indices.min() < -size or indices.max() >= size):
         raise ctx.error(f"indices out of range for axis of size {size}")
