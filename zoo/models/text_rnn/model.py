@@ -97,6 +97,15 @@ class TextRNN(ZooModel):
     def export_spec(self) -> ExportSpec:
         return ExportSpec(axis_sizes={"time": TIME_SIZES})
 
+    def resize_axis(self, inputs: dict[str, np.ndarray], axis: str, size: int) -> dict[str, np.ndarray]:
+        """Token rows cut to their first ``size`` ids, or right-padded with 0 (pad) to ``size``: real inputs."""
+        ids = inputs["tokens"]
+        if axis != "time":
+            return super().resize_axis(inputs, axis, size)
+        if size <= ids.shape[1]:
+            return {**inputs, "tokens": np.ascontiguousarray(ids[:, :size])}
+        return {**inputs, "tokens": np.pad(ids, ((0, 0), (0, size - ids.shape[1])))}
+
     # -- data, training, evaluation ------------------------------------------------------------------------
     def load_data(self) -> TextDataset:
         cfg = self.config
