@@ -8,6 +8,7 @@ Two gaps in onnx2torch 1.5.15 that our graphs hit, and what :func:`prepare_for_o
 
 - it has converters only up to opset 18 for several ops (``Reshape`` version 19+ is "not
   implemented"): the graph is down-converted to opset 17 with ``onnx.version_converter``;
+- it has no ``LSTM``/``GRU`` converters: :mod:`exporters.onnx2torch_rnn` registers them;
 - it rejects ``Reshape(allowzero=1)``, which torch's dynamo exporter always emits: when the target
   shape is a constant without zeros, ``allowzero`` changes nothing and is dropped.
 """
@@ -65,6 +66,7 @@ def onnx_to_torch(source: str | Path | onnx.ModelProto) -> nn.Module:
     """The ONNX graph as a PyTorch module (onnx2torch), in eval mode."""
     from onnx2torch import convert
 
+    import exporters.onnx2torch_rnn  # noqa: F401  (registers the LSTM/GRU converters onnx2torch lacks)
     from exporters.onnx import load_onnx
 
     proto = load_onnx(source) if isinstance(source, (str, Path)) else source
