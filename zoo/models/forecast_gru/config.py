@@ -19,7 +19,7 @@ class ForecastGRUConfig(TrainConfig):
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between stacked GRU layers.")
     recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="Drop this share of the recurrent (hidden-to-hidden) weights while training.",
                                      json_schema_extra={"search": {"low": 0.0, "high": 0.5}})
-    epochs: int = Field(5, ge=1, description="Training epochs.")
+    epochs: int = Field(12, ge=1, description="Training epochs.")
     batch_size: int = Field(128, ge=2, description="Windows per mini-batch.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (AdamW).", json_schema_extra={"search": {"low": 1e-4, "high": 3e-2, "log": True}})
     val_size: float = Field(0.15, gt=0, lt=0.5, description="Share of the series (after training, in time order) for validation.")
