@@ -43,6 +43,11 @@ def generate_temperature(hours: int = 24 * 365 * 2, seed: int = SERIES_SEED) -> 
     return (9.0 + 9.0 * season + daily + weather + rng.normal(0, 0.3, hours)).astype(np.float32)
 
 
+def load_temperature_set(data_dir: str | Path | None = None, **_: object) -> Series:
+    """``synthetic-temperature`` for the data catalog (``zoo data``)."""
+    return Series("synthetic-temperature", generate_temperature(), "temperature", "1 hour", "generated (zoo, seeded)")
+
+
 def load_jena(data_dir: str | Path | None = None) -> Series:
     """The Jena climate record 2009-2016 (Max Planck Institute for Biogeochemistry) as packaged for Keras:
     ``DATA_DIR/jena_climate_2009_2016.csv`` (extracted from the zip, downloaded when absent); the air
@@ -58,7 +63,7 @@ def load_jena(data_dir: str | Path | None = None) -> Series:
     if JENA_COLUMN not in frame.columns:
         raise ZooError(f"{csv} has no '{JENA_COLUMN}' column; it is not the Jena climate CSV, re-download it.")
     values = frame[JENA_COLUMN].to_numpy(dtype=np.float32)[::6]
-    return Series("jena-climate", values, JENA_COLUMN, "1 hour", "CC BY 4.0 (MPI for Biogeochemistry, Jena)")
+    return Series("jena-climate", values, JENA_COLUMN, "1 hour", "MPI-BGC Jena weather station data (terms of the MPI for Biogeochemistry; Keras mirror)")
 
 
 def load_series_csv(path: str | Path, column: str) -> Series:
@@ -92,7 +97,7 @@ def load_series(data: str, *, data_dir: Path | None, target: str = "") -> Series
     if target:
         raise ZooError(f"--target applies to CSV files; the built-in series {data} has its own, so drop --target.")
     if data == "synthetic-temperature":
-        return Series(data, generate_temperature(), "temperature", "1 hour", "generated (zoo, seeded)")
+        return load_temperature_set()
     if data == "jena-climate":
         return load_jena(data_dir)
     raise ZooError(f"unknown series '{data}'; use synthetic-temperature, jena-climate or a CSV file with --target COLUMN.")

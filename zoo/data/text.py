@@ -153,6 +153,11 @@ def load_reviews(n: int = 6000, seed: int = TEXT_SEED) -> TextDataset:
     return TextDataset("synthetic-reviews", texts, labels, ["negative", "positive"], "generated (zoo, seeded)")
 
 
+def load_reviews_set(data_dir: str | Path | None = None, **_: Any) -> TextDataset:
+    """``synthetic-reviews`` for the data catalog (``zoo data``)."""
+    return load_reviews()
+
+
 # -- IMDB (real downloader) --------------------------------------------------------------------------------
 
 def default_data_dir(data_dir: str | Path | None) -> Path:
