@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from zoo.artifacts import Artifact
-    from zoo.registry import ZooModel
+    from zoo.registry import TensorSpec, ZooModel
 
 META_DOCUMENT = "zoo"
 META_PARITY = "parity"
@@ -86,6 +86,8 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
         raise ZooError(f"PyTorch could not export {spec.name} to ONNX ({first_line(exc)}); "
                        "the model's forward must be traceable by torch.export.") from exc
     proto = program.model_proto
+    if dynamic_batch:
+        declare_dynamic_axes(proto, inputs, outputs)
     if optimize:
         proto = optimize_with_onnxruntime(proto)
     check_model(proto, what=f"the exported {spec.name} graph")
@@ -109,6 +111,28 @@ def _forget_rnn_kernels() -> None:
         cache = getattr(overload, "_dispatch_cache", None)
         if isinstance(cache, dict):
             cache.clear()
+
+
+def declare_dynamic_axes(proto: onnx.ModelProto, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    """Name every dynamic axis of the graph's inputs and outputs as the TensorSpecs do, in place.
+
+    The dynamo exporter can declare an axis it was told is dynamic with the export example's size (torch
+    2.14 types the sequence output of ``nn.LSTM``/``nn.GRU`` as ``[batch, 5, hidden]`` for a length-5
+    example), which makes onnxruntime warn and consumers believe the axis is fixed. Whether the graph really
+    computes at other sizes is then up to the parity check at ``ExportSpec.axis_sizes``.
+    """
+    specs = {t.name: t for t in (*inputs, *outputs)}
+    for value in (*proto.graph.input, *proto.graph.output):
+        spec = specs.get(value.name)
+        if spec is None or not value.type.HasField("tensor_type"):
+            continue
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != len(spec.shape):
+            continue
+        for dim, declared in zip(dims, spec.shape):
+            if isinstance(declared, str) and dim.dim_param != declared:
+                dim.Clear()
+                dim.dim_param = declared
 
 
 def optimize_with_onnxruntime(proto: onnx.ModelProto) -> onnx.ModelProto:

@@ -8,7 +8,6 @@ Two gaps in onnx2torch 1.5.15 that our graphs hit, and what :func:`prepare_for_o
 
 - it has converters only up to opset 18 for several ops (``Reshape`` version 19+ is "not
   implemented"): the graph is down-converted to opset 17 with ``onnx.version_converter``;
-- it has no ``LSTM``/``GRU`` converters: :mod:`exporters.onnx2torch_rnn` registers them;
 - it rejects ``Reshape(allowzero=1)``, which torch's dynamo exporter always emits: when the target
   shape is a constant without zeros, ``allowzero`` changes nothing and is dropped.
 """
@@ -16,6 +15,7 @@ Two gaps in onnx2torch 1.5.15 that our graphs hit, and what :func:`prepare_for_o
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,15 +66,19 @@ def onnx_to_torch(source: str | Path | onnx.ModelProto) -> nn.Module:
     """The ONNX graph as a PyTorch module (onnx2torch), in eval mode."""
     from onnx2torch import convert
 
-    import exporters.onnx2torch_rnn  # noqa: F401  (registers the LSTM/GRU converters onnx2torch lacks)
+    import exporters.onnx2torch_recurrent  # noqa: F401  (registers the LSTM/GRU/RNN converters)
     from exporters.onnx import load_onnx
 
     proto = load_onnx(source) if isinstance(source, (str, Path)) else source
     try:
         module = convert(prepare_for_onnx2torch(proto))
     except NotImplementedError as exc:
-        raise ZooError(f"onnx2torch cannot convert this graph: {first_line(exc)}; "
-                       "the op/attribute has no onnx2torch converter, run the ONNX file with onnxruntime instead.") from None
+        detail = first_line(exc)
+        missing = re.search(r"operation_type='([^']+)', version=(\d+)", detail)
+        if missing:  # onnx2torch's own message names an OperationDescription tuple
+            detail = f"ONNX op '{missing.group(1)}' (opset {missing.group(2)}) has no onnx2torch converter"
+        raise ZooError(f"onnx2torch cannot convert this graph: {detail}; "
+                       "run the ONNX file with onnxruntime instead.") from None
     return module.eval()
 
 

@@ -96,7 +96,8 @@ class ExportSpec:
     """What ``zoo export`` turns into graphs, and how parity is checked.
 
     Parity runs at every batch size of ``parity_batches`` and, for every other dynamic axis, at each
-    size of ``axis_sizes[axis]``. ``graphs[0]`` is the model's main graph (file ``<model>.onnx``);
+    size of ``axis_sizes[axis]`` (e.g. ``{"time": (1, 7, 64)}``; inputs are brought to that size by
+    ``ZooModel.resize_axis``). ``graphs[0]`` is the model's main graph (file ``<model>.onnx``);
     further graphs are written as ``<model>.<graph>.onnx``.
     """
 

@@ -1,4 +1,5 @@
-"""Recurrent networks through the export chain: torch nn.LSTM/nn.GRU -> ONNX (dynamo) -> Keras 3 LSTM/GRU layers.
+"""Recurrent networks through the export chain: torch nn.LSTM/nn.GRU -> ONNX (dynamo) -> Keras 3 LSTM/GRU layers,
+and ONNX -> PyTorch (onnx2torch plus exporters.onnx2torch_recurrent).
 
 Token-id models (int64 inputs, dynamic batch AND time axes) are exported like ``exporters.onnx.build_onnx``
 does, converted, saved, reloaded with ``keras.saving.load_model`` in a fresh process that imports no zoo
@@ -28,8 +29,9 @@ from torch import nn
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from exporters.keras import onnx_to_keras, save_keras  # noqa: E402
-from exporters.onnx import check_model, optimize_with_onnxruntime  # noqa: E402
+from exporters.onnx import build_onnx  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
+from zoo.registry import TensorSpec  # noqa: E402
 
 SEQUENCE_LENGTHS = (1, 7, 64)
 BATCH_SIZES = (1, 7)
@@ -38,39 +40,48 @@ VOCABULARY = 30
 
 
 class TokenRNN(nn.Module):
-    """Embedding on int64 token ids, then a (stacked, maybe bidirectional) batch-first LSTM or GRU."""
+    """Embedding on int64 token ids feeding a stacked batch-first LSTM and a stacked bidirectional GRU side
+    by side (one model, so one slow dynamo export covers both cells), and a head on both last steps."""
 
-    def __init__(self, cell: type[nn.Module], layers: int, bidirectional: bool) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.embedding = nn.Embedding(VOCABULARY, 8)
-        self.rnn = cell(8, 6, num_layers=layers, bidirectional=bidirectional, batch_first=True)
-        self.head = nn.Linear(12 if bidirectional else 6, 3)
+        self.lstm = nn.LSTM(8, 6, num_layers=2, batch_first=True)
+        self.gru = nn.GRU(8, 6, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(18, 3)
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        sequence, state = self.rnn(self.embedding(ids))
-        hidden = state[0] if isinstance(state, tuple) else state
-        return sequence, hidden, self.head(sequence[:, -1])
+        tokens = self.embedding(ids)
+        lstm_sequence, (_, lstm_cell) = self.lstm(tokens)
+        gru_sequence, gru_hidden = self.gru(tokens)
+        logits = self.head(torch.cat([lstm_sequence, gru_sequence], dim=-1)[:, -1])
+        return lstm_sequence, lstm_cell, gru_sequence, gru_hidden, logits
 
 
-CASES = {
-    "lstm_stacked": lambda: TokenRNN(nn.LSTM, layers=2, bidirectional=False),
-    "gru_stacked_bidirectional": lambda: TokenRNN(nn.GRU, layers=2, bidirectional=True),
-}
-OUTPUTS = ["sequence", "hidden", "logits"]
+CASES = {"lstm_and_bidirectional_gru": TokenRNN}
+OUTPUTS = ["lstm_sequence", "lstm_cell", "gru_sequence", "gru_hidden", "logits"]
 
 
-def export_token_model(model: nn.Module, path: Path, example_length: int = 5) -> Path:
-    """torch.onnx.export (dynamo) with dynamic batch and time axes, optimised like exporters.onnx.build_onnx."""
-    ids = torch.randint(0, VOCABULARY, (2, example_length), generator=torch.Generator().manual_seed(0))
-    dims = {0: torch.export.Dim("batch", min=1), 1: torch.export.Dim("time", min=1)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model.eval(), (ids,), dynamo=True, input_names=["ids"], output_names=OUTPUTS,
-                                    opset_version=20, dynamic_shapes=(dims,), optimize=True, verbose=False,
-                                    report=False)
-    proto = optimize_with_onnxruntime(program.model_proto)
-    check_model(proto)
-    onnx.save(proto, str(path))
+class TokenSpec:
+    """The parts of a ZooModel that exporters.onnx.build_onnx reads, for :class:`TokenRNN`."""
+
+    name = "token-rnn"
+
+    def inputs(self) -> list[TensorSpec]:
+        return [TensorSpec("ids", ("batch", "time"), dtype="int64")]
+
+    def outputs(self) -> list[TensorSpec]:
+        return [TensorSpec("lstm_sequence", ("batch", "time", 6)), TensorSpec("lstm_cell", (2, "batch", 6)),
+                TensorSpec("gru_sequence", ("batch", "time", 12)), TensorSpec("gru_hidden", (4, "batch", 6)),
+                TensorSpec("logits", ("batch", 3))]
+
+    def example_inputs(self, n: int, split: str = "test") -> dict[str, np.ndarray]:
+        return {"ids": np.random.default_rng(0).integers(0, VOCABULARY, (n, 5)).astype(np.int64)}
+
+
+def export_token_model(model: TokenRNN, path: Path) -> Path:
+    """The production export (exporters.onnx.build_onnx: dynamo, dynamic batch and time, optimised)."""
+    onnx.save(build_onnx(TokenSpec(), model), str(path))  # type: ignore[arg-type]
     return path
 
 
@@ -141,25 +152,26 @@ def test_fresh_process_keras_matches_onnxruntime_at_every_length_and_batch(
 
 
 def test_recurrent_ops_become_real_keras_layers_with_dynamic_axes(converted: dict[str, dict[str, Any]]) -> None:
-    layers_of = {name: set(entry["fresh"]["__layers__"]) for name, entry in converted.items()}
-    assert "LSTM" in layers_of["lstm_stacked"] and "GRU" not in layers_of["lstm_stacked"]
-    assert "Bidirectional" in layers_of["gru_stacked_bidirectional"]
-    for entry in converted.values():
-        assert tuple(entry["keras_model"].inputs[0].shape) == (None, None)  # batch and time both dynamic
-        assert str(entry["keras_model"].inputs[0].dtype) == "int64"
-        config = entry["keras_model"].get_config()
-        assert all(layer["class_name"] != "Lambda" for layer in config["layers"])
+    (entry,) = converted.values()
+    # the exporter typed the time axis with the example's length; build_onnx names it as the TensorSpec does
+    for output in onnx.load(str(entry["onnx"])).graph.output:
+        if output.name.endswith("_sequence"):
+            assert [d.dim_param for d in output.type.tensor_type.shape.dim][:2] == ["batch", "time"]
+    assert {"LSTM", "Bidirectional"} <= set(entry["fresh"]["__layers__"])
+    keras_model = entry["keras_model"]
+    assert tuple(keras_model.inputs[0].shape) == (None, None)  # batch and time both dynamic
+    assert str(keras_model.inputs[0].dtype) == "int64"
+    assert all(layer["class_name"] != "Lambda" for layer in keras_model.get_config()["layers"])
 
 
 def test_pytorch_gru_exports_linear_before_reset_which_maps_to_reset_after(
         converted: dict[str, dict[str, Any]]) -> None:
-    graph = onnx.load(str(converted["gru_stacked_bidirectional"]["onnx"])).graph
-    grus = [n for n in graph.node if n.op_type == "GRU"]
-    assert len(grus) == 2
-    assert all(helper.get_attribute_value(a) == 1 for n in grus for a in n.attribute if a.name == "linear_before_reset")
-    keras_grus = [layer for layer in converted["gru_stacked_bidirectional"]["keras_model"].layers
-                  if type(layer).__name__ == "Bidirectional"]
-    assert keras_grus and all(layer.forward_layer.reset_after for layer in keras_grus)
+    (entry,) = converted.values()
+    grus = [n for n in onnx.load(str(entry["onnx"])).graph.node if n.op_type == "GRU"]
+    assert len(grus) == 2 and all(any(a.name == "linear_before_reset" and a.i == 1 for a in n.attribute) for n in grus)
+    bidirectional = [layer for layer in entry["keras_model"].layers if type(layer).__name__ == "Bidirectional"]
+    assert len(bidirectional) == 2
+    assert all(layer.forward_layer.reset_after and layer.backward_layer.reset_after for layer in bidirectional)
 
 
 # --------------------------------------------------------------------------- hand-built ONNX graphs
@@ -279,3 +291,71 @@ def test_unsupported_attributes_are_one_line_refusals(op_type: str, attributes: 
     message = str(info.value)
     assert "\n" not in message and f"'{op_type}'" in message and f"'my_{op_type.lower()}'" in message
     assert named in message
+
+
+# --------------------------------------------------------------------------- ONNX -> PyTorch (onnx2torch)
+
+
+def test_onnx2torch_converts_the_exported_token_models(converted: dict[str, dict[str, Any]]) -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    for entry in converted.values():
+        module = onnx_to_torch(entry["onnx"])
+        session = ort.InferenceSession(str(entry["onnx"]), providers=["CPUExecutionProvider"])
+        for key in ("1x1", "7x7", "7x64"):
+            ids = entry["feeds"][key]
+            with torch.no_grad():
+                got = module(torch.from_numpy(ids))
+            for output, value, ref in zip(OUTPUTS, got, session.run(OUTPUTS, {"ids": ids})):
+                assert np.abs(value.numpy() - ref).max() <= TOLERANCE, (output, key)
+
+
+@pytest.mark.parametrize(("op_type", "direction", "layout", "runtime"), [
+    ("LSTM", "reverse", 0, ("initial_h", "initial_c")),
+    ("LSTM", "bidirectional", 1, ("initial_h",)),
+    ("GRU", "bidirectional", 0, ("initial_h",)),
+    ("RNN", "reverse", 0, ()),
+])
+def test_onnx2torch_hand_built_nodes(op_type: str, direction: str, layout: int, runtime: tuple[str, ...]) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    from exporters.pytorch import onnx_to_torch
+
+    extra = {"linear_before_reset": 1} if op_type == "GRU" else {}
+    model = recurrent_graph(op_type, direction=direction, layout=layout, runtime=runtime, **extra)
+    module = onnx_to_torch(model)
+    reference = ReferenceEvaluator(model)
+    rng = np.random.default_rng(2)
+    for batch, seq in ((1, 1), (3, 7)):
+        feeds = feeds_for(model, batch, seq, rng)
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(feeds[vi.name]) for vi in model.graph.input))
+        for vi, value, ref in zip(model.graph.output, got, reference.run(None, feeds)):
+            assert np.abs(value.numpy() - ref).max() <= TOLERANCE, (vi.name, batch, seq)
+
+
+@pytest.mark.parametrize(("op_type", "attributes", "runtime", "named"), [
+    ("GRU", {"linear_before_reset": 0}, (), "linear_before_reset"),
+    ("LSTM", {}, ("sequence_lens",), "sequence_lens"),
+    ("LSTM", {"clip": 2.0}, (), "clip"),
+])
+def test_onnx2torch_refusals_are_one_line_and_name_the_op(op_type: str, attributes: dict[str, Any],
+                                                          runtime: tuple[str, ...], named: str) -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    with pytest.raises(ZooError) as info:
+        onnx_to_torch(recurrent_graph(op_type, runtime=runtime, **attributes))
+    message = str(info.value)
+    assert "\n" not in message and f"'{op_type}'" in message and named in message
+
+
+def test_onnx2torch_refusal_for_an_op_without_converter_names_it() -> None:
+    from exporters.pytorch import onnx_to_torch
+
+    node = helper.make_node("DFT", ["x"], ["y"], name="dft")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    with pytest.raises(ZooError, match=r"ONNX op 'DFT' \(opset 17\) has no onnx2torch converter"):
+        onnx_to_torch(model)
