@@ -20,6 +20,8 @@ BUILDERS: dict[str, str] = {
     "image-classifier": "demos.image_classifier",
     "tabular": "demos.tabular",
     "image-generator": "demos.generator",
+    "text-classifier": "demos.text",
+    "forecast": "demos.forecast",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched

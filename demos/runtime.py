@@ -76,9 +76,10 @@ def session_predict(session: Any) -> Predict:
     fixed = [i.shape[0] for i in graph_inputs if i.shape and isinstance(i.shape[0], int)]
     rows_per_run = fixed[0] if fixed else None
     names = [i.name for i in graph_inputs]
+    dtypes = {i.name: input_dtype(i.type) for i in graph_inputs}
 
     def predict(inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        feeds = {n: np.ascontiguousarray(inputs[n], dtype=np.float32) for n in names}
+        feeds = {n: np.ascontiguousarray(inputs[n], dtype=dtypes[n]) for n in names}
         if rows_per_run is None:
             return [np.asarray(o) for o in session.run(None, feeds)]
         total = len(feeds[names[0]])
@@ -87,6 +88,19 @@ def session_predict(session: Any) -> Predict:
         return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
 
     return predict
+
+
+# onnxruntime's type names of graph inputs -> numpy dtypes (token ids are int64, images float32, ...)
+INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+                "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
+                "tensor(int8)": np.int8, "tensor(bool)": np.bool_}
+
+
+def input_dtype(ort_type: str) -> Any:
+    """The numpy dtype a graph input of onnxruntime type ``ort_type`` must be fed as."""
+    if ort_type not in INPUT_DTYPES:
+        raise ValueError(f"the model takes an input of type {ort_type}, which the demo cannot feed; export it with float or integer inputs.")
+    return INPUT_DTYPES[ort_type]
 
 
 class BatchingPredict:

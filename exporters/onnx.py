@@ -96,6 +96,7 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
         dynamic_shapes = tuple({i: dims[d] for i, d in enumerate(t.shape) if isinstance(d, str)} or None
                                for t in inputs)
     model = model.cpu().eval()
+    _forget_rnn_kernels()
     try:
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             # Every input shares the one "batch" Dim, which torch reports as a renaming it skips.
@@ -118,6 +119,25 @@ def build_onnx(spec: ZooModel, model: nn.Module, *, opset: int | None = None, dy
         proto = optimize_with_onnxruntime(proto)
     check_model(proto, what=f"the exported {spec.name} graph")
     return proto
+
+
+def _forget_rnn_kernels() -> None:
+    """Clear the dispatch caches of the aten RNN ops before an export.
+
+    torch.onnx exports LSTM/GRU with a dynamic time axis by swapping in a while_loop kernel for
+    ``aten.lstm.input``/``aten.gru.input`` (``torch.export._patches``) while it traces. It changes the op's
+    ``py_kernels`` but not the op's dispatch cache, so once the eager kernel was cached (by any LSTM/GRU
+    call or an earlier export in this process) the swap is ignored: the second export of a recurrent
+    model in one process silently froze the time axis at the example's length (torch 2.14). Seen as a
+    Keras/ONNX file that fails at another sequence length; tested in tests/test_sequence.py."""
+    import torch
+
+    for name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+        packet = getattr(torch.ops.aten, name, None)
+        overload = getattr(packet, "input", None) if packet is not None else None
+        cache = getattr(overload, "_dispatch_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
 
 
 def declare_dynamic_axes(proto: onnx.ModelProto, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:

@@ -409,6 +409,25 @@ def test_demo_without_model_serves_every_trained_model_in_tabs(tiny_run: Any, si
             if model.kind == "image-generator":
                 check_generator(client, model, session)
                 continue
+            if model.kind == "text-classifier":  # typed text -> the tokenizer JSON -> int64 ids
+                from demos.text import Tokenizer
+
+                text = model.examples["texts"][0]
+                ids = Tokenizer(model.document["tokenizer"]).batch([text])
+                direct = class_probabilities(session.run(None, {"tokens": ids})[0], meaning)[0]
+                got = client.predict(text, api_name=f"/{model.name}_classify")
+                names = model.document["labels"]
+                for c in got["confidences"]:
+                    assert c["confidence"] == pytest.approx(direct[names.index(c["label"])], abs=2e-6), (model.name, c)
+                continue
+            if model.kind == "forecast":
+                from demos.forecast import parse_values
+
+                values = model.examples["series"][0]
+                x = parse_values(values, 10_000)[None, :, None]
+                value, _ = client.predict(values, api_name=f"/{model.name}_forecast")
+                assert value == pytest.approx(float(session.run(None, {"series": x})[0][0, 0]), abs=1e-5)
+                continue
             inputs = p.source.spec.example_inputs(6)  # what the examples were made from
             direct = class_probabilities(session.run(None, inputs)[0], meaning)
             for i in range(2):

@@ -14,7 +14,7 @@ from zoo.errors import ZooError
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    kind: str  # "image" or "tabular"
+    kind: str  # "image", "tabular", "text" or "series"
     description: str
     loader: str  # "module:function"; called as loader(data_dir=..., **kwargs)
     license: str = ""
@@ -48,6 +48,14 @@ CATALOG: dict[str, DatasetInfo] = {
                     "zoo.data.tabular:load_iris", "CC BY 4.0 (UCI)"),
         DatasetInfo("mouse-protein", "tabular", "UCI mice protein expression (Data_Cortex_Nuclear.xls: 1080 rows, 77 proteins, 8 classes; missing values median-imputed), downloaded.",
                     "zoo.data.tabular:load_mouse_protein", "CC BY 4.0 (UCI)", offline=False),
+        DatasetInfo("synthetic-reviews", "text", "Generated movie reviews (6000, 2 classes): the label is the polarity of the last opinion clause, negators flip it, so word order matters (a bag of words reaches ~59%).",
+                    "zoo.data.text:load_reviews_set", "generated"),
+        DatasetInfo("imdb", "text", "IMDB movie reviews (Maas et al. 2011; 25k train + 25k test, 2 classes) through a real downloader (aclImdb_v1.tar.gz, md5-checked).",
+                    "zoo.data.text:load_imdb", "research use (Maas et al. 2011)", offline=False),
+        DatasetInfo("synthetic-temperature", "series", "Generated hourly temperature record, 2 years: yearly and daily cycles, AR(1) weather with a 2-3 day memory, sensor noise.",
+                    "zoo.data.series:load_temperature_set", "generated"),
+        DatasetInfo("jena-climate", "series", "Jena climate record 2009-2016 (MPI for Biogeochemistry), air temperature every hour, through a real downloader.",
+                    "zoo.data.series:load_jena", "MPI-BGC Jena weather station data (terms of the MPI for Biogeochemistry; Keras mirror)", offline=False),
     ]
 }
 

@@ -17,4 +17,6 @@ BUILTIN: dict[str, str] = {
     "context": "zoo.models.context",
     "vae": "zoo.models.vae",
     "dcgan": "zoo.models.dcgan",
+    "text-rnn": "zoo.models.text_rnn",
+    "forecast-gru": "zoo.models.forecast_gru",
 }
