@@ -108,3 +108,15 @@ def test_bad_head_or_data_is_a_one_line_error(data: str, targets: list[str], hea
     with pytest.raises(ZooError, match=message) as err:
         load_table(data, targets, head, **SPLIT)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("cell,column,head", [("inf", "b", "auto"), ("1e308", "a", "auto"), ("-inf", "y1", "regression")])
+def test_non_finite_or_huge_csv_cells_are_a_one_line_error(tmp_path: Path, cell: str, column: str, head: str) -> None:
+    rows = [f"{i},{i % 3},{i % 2}" for i in range(40)]
+    values = rows[5].split(",")
+    values[["a", "b", "y1"].index(column)] = cell
+    rows[5] = ",".join(values)
+    path = _csv(tmp_path, "a,b,y1\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ZooError, match=f"column '{column}' .* row 7") as err:
+        load_table(path, ["y1"], head, **SPLIT)
+    assert "\n" not in str(err.value)

@@ -88,6 +88,7 @@ def _csv(path: str, targets: list[str], head: str) -> tuple[np.ndarray, np.ndarr
     if y.isna().any().any():
         raise ZooError(f"target column(s) {', '.join(targets)} of {path} have empty values; drop those rows or fill them.")
     x = feats.to_numpy(dtype=np.float64)
+    _require_finite(x, list(map(str, feats.columns)), path)
     if head in ("multilabel", "regression", "multitask") or (head == "auto" and len(targets) > 1):
         if head == "multilabel":
             values = y.to_numpy()
@@ -99,13 +100,26 @@ def _csv(path: str, targets: list[str], head: str) -> tuple[np.ndarray, np.ndarr
         for column in targets:
             if not pd.api.types.is_numeric_dtype(y[column]):
                 raise ZooError(f"target column '{column}' of {path} is not numeric; --head {head} needs numbers.")
-        return x, y.to_numpy(dtype=np.float64), list(targets), list(map(str, feats.columns)), False
+        values = y.to_numpy(dtype=np.float64)
+        _require_finite(values, list(targets), path)
+        return x, values, list(targets), list(map(str, feats.columns)), False
     if len(targets) > 1:
         raise ZooError(f"--head {head} takes one target column, got {len(targets)}; use --head multilabel, regression or multitask.")
     labels = y[targets[0]].astype(str)
     classes = sorted(set(labels), key=lambda t: (0, float(t), "") if _is_number(t) else (1, 0.0, t))
     index = {c: i for i, c in enumerate(classes)}
     return x, np.array([index[v] for v in labels]), classes, list(map(str, feats.columns)), True
+
+
+def _require_finite(values: np.ndarray, columns: list[str], path: str) -> None:
+    """inf, NaN or values too large for float32 training (1e308) are refused with the cell they sit in."""
+    from zoo.data.tabular import MAX_ABS_VALUE
+
+    bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ZooError(f"column '{columns[c]}' of {path} holds {values[r, c]!r} in row {r + 2}; values must be finite "
+                       f"and at most {MAX_ABS_VALUE:g} in size: fix or drop that row.")
 
 
 def _is_number(text: str) -> bool:
