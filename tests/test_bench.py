@@ -152,7 +152,7 @@ def test_cuda_is_reported_not_replaced(benched: tuple[Path, dict[str, Any], str]
 
 @pytest.mark.parametrize(("extra", "expected"), [
     (["--providers", "cpu,rocm"], ("unknown provider 'rocm'", "cpu, cuda, tensorrt")),
-    (["--batch-sizes", "1,0"], ("--batch-sizes", "'0'", "positive")),
+    (["--batch-sizes", "1,0"], ("--batch-sizes", "'0'", "from 1 to 65536")),
     (["--iters", "10", "--seconds", "2"], ("either --iters or --seconds",)),
     (["--optimization", "max"], ("--optimization must be one of", "all, extended, basic, disabled")),
 ])
