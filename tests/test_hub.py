@@ -360,3 +360,26 @@ def test_train_init_from_hub_starts_from_the_pulled_weights(hub: FakeHub, pushed
     assert run_zoo("push", str(run), "--repo", child, env={**env, "HF_TOKEN": TOKEN}).code == 0
     card = ModelCard(hub.head(child).files["README.md"].data.decode())
     assert card.data.base_model == REPO and card.data.base_model_relation == "finetune"
+
+
+def test_push_uploads_every_graph_of_the_export_spec(hub: FakeHub, tiny_run, tmp_path: Path) -> None:
+    """rotnet exports its encoder as a graph of its own: the push carries model.encoder.onnx/.keras with
+    their parity reports, the card lists them, and a pull brings them back."""
+    repo = f"{OWNER}/rotnet-tiny"
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("rotnet"), run)
+    home = tmp_path / "hf-home"
+    result = run_zoo("push", str(run), "--repo", repo, "--with", "onnx,keras", env=hf_env(hub.url, home, token=TOKEN))
+    assert result.code == 0, result.err
+    files = hub.history(repo)[0].files
+    for name in ("model.encoder.onnx", "model.encoder.keras"):
+        parity = json.loads(files[f"{name}.parity.json"].data)
+        assert parity["passed"] and parity["graph"] == "encoder" and parity["target"]["file"] == name
+    card = files["README.md"].data.decode()
+    assert "model.encoder.onnx" in card and "model.onnx" in card
+    pulled = run_zoo("pull", repo, env=hf_env(hub.url, tmp_path / "fresh-home", token=TOKEN))
+    assert pulled.code == 0, pulled.err
+    from exporters.sources import resolve_source
+
+    encoder = next((tmp_path / "fresh-home").rglob("model.encoder.onnx"))
+    assert resolve_source(encoder).spec.graph_name == "encoder"

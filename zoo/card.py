@@ -192,11 +192,11 @@ def _exports(ctx: CardContext) -> str:
     rows = []
     for fmt, report in ctx.parity.items():
         target = report.get("target") or {}
-        rows.append({"file": f"model.{fmt}", "runtime": target.get("runtime", ""), "precision": target.get("precision", ""),
+        rows.append({"file": target.get("file") or f"model.{fmt}", "runtime": target.get("runtime", ""), "precision": target.get("precision", ""),
                      "checked on": f"{(report.get('inputs') or {}).get('rows', '?')} held-out inputs",
                      "parity": ("passed: " if report.get("passed") else "FAILED: ") + str(report.get("verdict", ""))})
     return ("## Exported formats\n\nEach export was run against the PyTorch model on real held-out inputs "
-            "(full reports in `model.<format>.parity.json`):\n\n" + _table(rows))
+            "(full reports in `<file>.parity.json`):\n\n" + _table(rows))
 
 
 def _usage(art: Artifact, ctx: CardContext) -> str:

@@ -317,10 +317,11 @@ def _stage(art: Artifact, source: str, formats: list[str], published_as: HubRef,
     files = _run_files(art, staging)
     parity: dict[str, dict[str, Any]] = {}
     for fmt in formats:
-        name = FORMAT_FILES[fmt]
-        files[name], report = _export(source, fmt, staging / "exports" / fmt)
-        parity[fmt] = _published_report(report, name, published_as)
-        files[f"{name}.parity.json"] = zio.write_json(staging / f"{name}.parity.json", parity[fmt])
+        for name, path, report in _export(source, fmt, staging / "exports" / fmt):
+            files[name] = path
+            key = fmt if name == FORMAT_FILES[fmt] else f"{fmt} ({name})"  # further graphs: model.encoder.onnx
+            parity[key] = _published_report(report, name, published_as)
+            files[f"{name}.parity.json"] = zio.write_json(staging / f"{name}.parity.json", parity[key])
     if "onnx" in formats:
         files.update(_demo_files(art, files["model.onnx"], staging / "demo"))
     bench = (zio.read_json_object(files["bench.json"], "re-run `zoo bench` on the run, or delete bench.json")
@@ -406,14 +407,18 @@ def _portable_copy(path: Path, staging: Path) -> Path:
     return zio.write_json(staging / path.name, {**doc, "command": portable_command(command)})
 
 
-def _export(source: str, fmt: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+def _export(source: str, fmt: str, out_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+    """(name in the repo, exported file, parity report) of every graph ``fmt`` writes: ``model.onnx`` and,
+    for a model with further graphs, ``model.<graph>.onnx`` (likewise ``.keras``)."""
     try:
         from exporters.export import export
     except ImportError as exc:
         raise ZooError(f"--with {fmt} needs zoo's exporters (exporters.export), which cannot be imported ({exc}); "
                        "push without --with or install the full project.") from None
     result = export(source, out_dir=out_dir, **FORMAT_OPTIONS[fmt])
-    return Path(result.path), dict(result.parity or {})
+    stem, _, suffix = FORMAT_FILES[fmt].rpartition(".")
+    return [(FORMAT_FILES[fmt], Path(result.path), dict(result.parity or {}))] + [
+        (f"{stem}.{graph.parity['graph']}.{suffix}", Path(graph.path), dict(graph.parity)) for graph in result.graphs]
 
 
 def _demo_files(art: Artifact, onnx_file: Path, staging: Path) -> dict[str, Path]:
