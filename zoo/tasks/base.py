@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from zoo.engine import StepLoader, configure_optimizer
+from zoo.engine import StepLoader, configure_optimizer, epoch_batches
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
@@ -42,6 +42,15 @@ class StepModule(L.LightningModule):
 
     def steps_per_epoch(self) -> int:
         raise NotImplementedError
+
+    def batch_positions(self, n_rows: int, step: int | None = None) -> tuple[int, Any]:
+        """(epoch, positions among ``n_rows`` training rows) of the batch of ``step`` (default: the global
+        step): a pure function of (seed, step, rank), which is what makes resume exact."""
+        step = self.global_step if step is None else step
+        rank, world = self.world()
+        epoch, position = divmod(step, self.steps_per_epoch())
+        batches = epoch_batches(n_rows, self.config.batch_size, self.config.seed, epoch, rank, world)
+        return epoch, batches[position % len(batches)]
 
     def rows_steps(self, rows: int) -> int:
         """Steps per epoch when rank 0 (the rank with most rows) takes ``rows / world`` rows in batches."""

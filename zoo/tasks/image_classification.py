@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.engine import epoch_batches, step_generator
+from zoo.engine import step_generator
 from zoo.errors import ZooError
 from zoo.registry import DemoHook, Predict, Preprocessing, TensorSpec, ZooModel
 from zoo.tasks.base import StepModule, predict_in_chunks
@@ -93,10 +93,8 @@ class ClassifierStage(StepModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
-        rank, world = self.world()
-        epoch, position = divmod(self.global_step, self.steps_per_epoch())
-        batches = epoch_batches(len(self.train_rows), cfg.batch_size, cfg.seed, epoch, rank, world)
-        picked = self.train_rows[batches[position % len(batches)]]
+        rank, _ = self.world()
+        picked = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
         x = self.data.images[picked]
         if cfg.augment:
             x = augment_batch(x, step_generator(cfg.seed, self.global_step, rank), cfg.augment_flip, 0.1)

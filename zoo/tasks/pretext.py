@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.backbones.build import build_parts
-from zoo.engine import epoch_batches, step_generator
+from zoo.engine import step_generator
 from zoo.registry import DemoHook, ExportSpec, GraphSpec, Predict, TensorSpec
 from zoo.tasks.base import predict_in_chunks
 from zoo.tasks.image_classification import ClassifierStage, ImageClassificationTask, augment_batch
@@ -71,10 +71,8 @@ class PretextStage(ClassifierStage):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
-        rank, world = self.world()
-        epoch, position = divmod(self.global_step, self.steps_per_epoch())
-        batches = epoch_batches(len(self.train_rows), cfg.batch_size, cfg.seed, epoch, rank, world)
-        picked = self.train_rows[batches[position % len(batches)]]
+        rank, _ = self.world()
+        picked = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
         gen = step_generator(cfg.seed, self.global_step, rank)
         x = self.data.images[picked]
         if cfg.augment:

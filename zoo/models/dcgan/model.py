@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.engine import epoch_batches, step_generator
+from zoo.engine import step_generator
 from zoo.models.dcgan import CARD
 from zoo.models.dcgan.config import DCGANConfig
 from zoo.registry import DemoHook, ExportSpec, GraphSpec, Predict, TensorSpec, register
@@ -117,11 +117,9 @@ class GANStage(StepModule):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         cfg = self.config
         opt_d, opt_g = self.optimizers()
-        rank, world = self.world()
+        rank, _ = self.world()
         step = self.global_step // 2  # both optimisers step once per batch; Lightning counts each
-        epoch, position = divmod(step, self.steps_per_epoch())
-        batches = epoch_batches(len(self.train_rows), cfg.batch_size, cfg.seed, epoch, rank, world)
-        picked = self.train_rows[batches[position % len(batches)]]
+        picked = self.train_rows[self.batch_positions(len(self.train_rows), step)[1]]
         gen = step_generator(cfg.seed, step, rank)
         real = self.task.data.images[picked].to(self.device)
         latent = torch.randn(len(real), cfg.latent_dim, generator=gen).to(self.device)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo import noisy_labels as nlabels
-from zoo.engine import epoch_batches, is_global_zero
+from zoo.engine import is_global_zero
 from zoo.errors import ZooError
 from zoo.models.nlnl import CARD
 from zoo.models.nlnl.config import NlnlConfig
@@ -216,11 +216,7 @@ class NoisyLabelStage(StepModule):
         return self._complementary[1]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        cfg = self.config
-        epoch, position = divmod(self.global_step, self.steps_per_epoch())
-        rank, world = self.world()
-        batches = epoch_batches(len(self.rows), cfg.batch_size, cfg.seed, epoch, rank, world)
-        picked = batches[position % len(batches)]
+        epoch, picked = self.batch_positions(len(self.rows))
         images = self.data.images[self.rows[picked]].to(self.device)
         labels = torch.from_numpy(self.targets[picked]).to(self.device)
         logits = self.model(images)
