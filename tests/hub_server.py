@@ -592,3 +592,20 @@ def running_hub() -> Iterator[FakeHub]:
         yield hub
     finally:
         hub.stop()
+
+
+@contextlib.contextmanager
+def quiet_hub(users: dict[str, str] | None = None) -> Iterator[FakeHub]:
+    """A running fake Hub with ``users`` (name -> token) and huggingface_hub's progress bars off; on exit,
+    fails if the client called an endpoint the fake Hub does not implement."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    disable_progress_bars()
+    try:
+        with running_hub() as server:
+            for name, token in (users or {}).items():
+                server.add_user(name, token)
+            yield server
+            assert not server.unhandled, f"the client called endpoints the fake Hub does not implement: {server.unhandled}"
+    finally:
+        enable_progress_bars()

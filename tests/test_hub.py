@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hub_server import FakeHub, hf_env, hub_environment, running_hub
+from hub_server import FakeHub, hf_env, hub_environment, quiet_hub
 
 
 OWNER = "zoo-tester"
@@ -75,16 +75,8 @@ def run_zoo_process(*args: str, env: dict[str, str | None], cwd: Path) -> CliRes
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[FakeHub]:
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    disable_progress_bars()
-    try:
-        with running_hub() as server:
-            server.add_user(OWNER, TOKEN)
-            yield server
-            assert not server.unhandled, f"the client called endpoints the fake Hub does not implement: {server.unhandled}"
-    finally:
-        enable_progress_bars()
+    with quiet_hub({OWNER: TOKEN}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

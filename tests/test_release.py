@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_server import FakeHub, hf_env, running_hub
+from hub_server import FakeHub, hf_env, quiet_hub
 from test_hub import run_zoo
 
 OWNER = "zoo-release"
@@ -26,16 +26,8 @@ ASSETS = ROOT / "demos" / "assets"
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[FakeHub]:
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-
-    disable_progress_bars()
-    try:
-        with running_hub() as server:
-            server.add_user(OWNER, TOKEN)
-            yield server
-            assert not server.unhandled, f"the client called endpoints the fake Hub does not implement: {server.unhandled}"
-    finally:
-        enable_progress_bars()
+    with quiet_hub({OWNER: TOKEN}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

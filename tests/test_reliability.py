@@ -275,15 +275,10 @@ def test_huge_config_beside_small_weights_is_refused_from_the_header(siamese_run
 
 @pytest.fixture(scope="module")
 def fake_hub():
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-    from hub_server import running_hub
+    from hub_server import quiet_hub
 
-    disable_progress_bars()
-    try:
-        with running_hub() as server:
-            yield server
-    finally:
-        enable_progress_bars()
+    with quiet_hub() as server:
+        yield server
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
