@@ -91,26 +91,31 @@ class ClassifierStage(StepModule):
     def steps_per_epoch(self) -> int:
         return self.rows_steps(len(self.train_rows))
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def train_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's training images (augmented when configured) and labels, on the module's device."""
         cfg = self.config
         rank, _ = self.world()
         picked = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
         x = self.data.images[picked]
         if cfg.augment:
             x = augment_batch(x, step_generator(cfg.seed, self.global_step, rank), cfg.augment_flip, 0.1)
-        y = torch.from_numpy(self.data.targets[picked]).to(self.device)
-        logits = self.model(x.to(self.device))
+        return x.to(self.device), torch.from_numpy(self.data.targets[picked]).to(self.device)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        cfg = self.config
+        x, y = self.train_batch()
+        logits = self.model(x)
         if self.teacher:
             from zoo.tasks.distill import distillation_loss
 
             with torch.no_grad():
-                teacher_logits = self.teacher[0].to(self.device)(x.to(self.device)).float()
+                teacher_logits = self.teacher[0].to(self.device)(x).float()
             loss = distillation_loss(logits.float(), teacher_logits, y, cfg.distill_temperature, cfg.distill_alpha,
                                      cfg.label_smoothing)
         else:
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(picked))
-        self.log("train/acc", (logits.argmax(1) == y).float().mean(), batch_size=len(picked))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(y))
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), batch_size=len(y))
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

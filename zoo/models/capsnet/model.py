@@ -18,12 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.engine import step_generator
 from zoo.errors import ZooError
 from zoo.models.capsnet import CARD
 from zoo.models.capsnet.config import KERNEL, CapsNetConfig, primary_grid
 from zoo.registry import DemoHook, ExportSpec, TensorSpec, register
-from zoo.tasks.image_classification import ClassifierStage, ImageClassificationTask, augment_batch
+from zoo.tasks.image_classification import ClassifierStage, ImageClassificationTask
 
 EPS = 1e-8
 
@@ -132,15 +131,10 @@ class CapsuleStage(ClassifierStage):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
-        rank, _ = self.world()
-        picked = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
-        x = self.data.images[picked]
-        if cfg.augment:
-            x = augment_batch(x, step_generator(cfg.seed, self.global_step, rank), cfg.augment_flip, 0.1)
-        y = torch.from_numpy(self.data.targets[picked]).to(self.device)
-        lengths, margin, recon = self.losses(x.to(self.device), y)
+        x, y = self.train_batch()
+        lengths, margin, recon = self.losses(x, y)
         loss = margin + cfg.reconstruction_weight * recon
-        n = len(picked)
+        n = len(y)
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         self.log("train/margin_loss", margin, batch_size=n)
         self.log("train/reconstruction_loss", recon, batch_size=n)
