@@ -73,14 +73,20 @@ def decision_agreement(tensor: TensorSpec, reference: np.ndarray, candidate: np.
             "decision_threshold": threshold}
 
 
+def primary_drop(metric: str, reference: float, candidate: float) -> float:
+    """How much worse ``candidate`` is than ``reference`` on ``metric`` (positive = worse): a fall for
+    accuracy-like metrics, a rise for errors, losses and perplexity (:data:`LOWER_IS_BETTER`)."""
+    sign = -1.0 if any(word in metric.lower() for word in LOWER_IS_BETTER) else 1.0
+    return sign * (float(reference) - float(candidate))
+
+
 def metric_change(spec: ZooModel, reference: dict[str, float], candidate: dict[str, float]) -> dict[str, Any]:
     """Both metric sets, their differences, and the drop of the primary metric (positive = worse)."""
     keys = [k for k in reference if k in candidate and isinstance(reference[k], (int, float))]
     primary = spec.primary_metric
     drop = None
     if primary in reference and primary in candidate:
-        sign = -1.0 if any(word in primary.lower() for word in LOWER_IS_BETTER) else 1.0
-        drop = sign * (reference[primary] - candidate[primary])
+        drop = primary_drop(primary, reference[primary], candidate[primary])
     return {"primary": primary, "reference": reference, "candidate": candidate,
             "change": {k: candidate[k] - reference[k] for k in keys}, "primary_drop": drop}
 
