@@ -57,10 +57,13 @@ def activations_picture(maps: dict[str, np.ndarray], channels: int, columns: int
 # -- filter patterns --------------------------------------------------------------------------------------
 
 def filter_patterns(probe: ImageProbe, layer: str, count: int, *, steps: int = 40, step_size: float = 0.05,
-                    seed: int = 0, tick: Tick | None = None) -> np.ndarray:
-    """Inputs that maximise the mean activation of the first ``count`` channels of ``layer``: gradient ascent
-    from grey noise, one channel per batch row, with the gradient scaled to unit RMS (as Chollet does) and the
-    input kept in the range real images take. Returns (count, C, H, W) model inputs."""
+                    seed: int = 0, centre: bool = True, tick: Tick | None = None) -> np.ndarray:
+    """Inputs that maximise the first ``count`` channels of ``layer`` (the unit at the centre of each map, or with
+    ``centre=False`` the map's mean as in Chollet, which on a near-linear net such as LeNet's tanh/avg-pool
+    layers only lights up the borders): gradient ascent
+    from grey noise, one channel per batch row, with the gradient scaled to unit RMS (as Chollet does; no
+    clipping, so a linear first layer shows its kernel rather than a saturated box). Returns (count, C, H, W)
+    model inputs, to be shown contrast-normalised (:func:`deprocess`)."""
     low, high = probe.value_range
     channels = min(count, probe.layer(layer).channels)
     generator = torch.Generator().manual_seed(seed)
@@ -71,19 +74,28 @@ def filter_patterns(probe: ImageProbe, layer: str, count: int, *, steps: int = 4
         x = x.detach().requires_grad_(True)
         got, _ = probe.capture(x, [layer])
         act = got[layer]
-        loss = act[rows, rows].mean(dim=(1, 2)).sum()
+        h, w = act.shape[2:]
+        loss = act[rows, rows, h // 2, w // 2].sum() if centre else act[rows, rows].mean(dim=(1, 2)).sum()
         (grad,) = torch.autograd.grad(loss, x)
         rms = grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-        x = torch.minimum(torch.maximum(x + step_size * span * grad / (rms + 1e-8), low), high)
+        x = x + step_size * span * grad / (rms + 1e-8)
         if tick:
             tick()
     return x.detach().numpy()
 
 
-def filters_picture(probe: ImageProbe, patterns: dict[str, np.ndarray], columns: int = 8) -> Image.Image:
+def deprocess(x: np.ndarray) -> Image.Image:
+    """A (C, H, W) pattern -> 8-bit picture as Chollet shows them: standardised, x 0.15 + 0.5, clipped to [0, 1]."""
+    x = (x - x.mean()) / (x.std() + 1e-5) * 0.15 + 0.5
+    pixels = (np.clip(x, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+    return Image.fromarray(pixels[:, :, 0], "L") if pixels.shape[2] == 1 else Image.fromarray(pixels[:, :, :3], "RGB")
+
+
+def filters_picture(patterns: dict[str, np.ndarray], columns: int = 8) -> Image.Image:
+    """One captioned grid of filter patterns per layer."""
     parts = []
     for name, xs in patterns.items():
-        tiles = [pictures.enlarge(probe.picture(torch.from_numpy(x)), TILE) for x in xs]
+        tiles = [pictures.enlarge(deprocess(x), TILE) for x in xs]
         parts.append(pictures.caption(pictures.grid(tiles, columns), f"{name}: patterns of filters 0..{len(xs) - 1}"))
     return pictures.stack(parts)
 
@@ -113,7 +125,7 @@ def grad_cam(probe: ImageProbe, x: torch.Tensor, layer: str, wanted: str | None 
     if meaning == "logits" and scores.shape[1] > 1:
         probability = float(torch.softmax(scores.detach(), dim=1)[0, index])
     elif meaning in ("probabilities", "probability"):
-        probability = float(scores[0, index])
+        probability = float(scores[0, index].detach())
     return GradCam(layer, index, probe.class_name(index), float(score.detach()), probability, heat)
 
 
@@ -147,7 +159,7 @@ def explain(probe: ImageProbe, image: str | Path, out_dir: Path, *, layers: list
     cam = grad_cam(probe, x, cam_layer, wanted) if probe.class_output is not None else None
     if cam is None and wanted is not None:
         probe.class_scores(None)  # raises: this model has no class output to choose from
-    files = {"activations.png": activations_picture(maps, channels), "filters.png": filters_picture(probe, patterns)}
+    files = {"activations.png": activations_picture(maps, channels), "filters.png": filters_picture(patterns)}
     if cam is not None:
         files["gradcam.png"] = gradcam_picture(probe, x, cam)
     summary: dict[str, Any] = {
