@@ -69,6 +69,21 @@ def test_grad_cam_highlights_the_quadrant_holding_the_evidence(quadrant: tuple[i
     assert grad_cam(probe, x, "features", "empty").heat.max() == 0.0
 
 
+def test_filter_pattern_of_a_linear_filter_is_its_kernel() -> None:
+    from zoo.visualize.explain import filter_patterns
+
+    probe = constructed_probe()
+    kernel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # a vertical-edge detector
+    with torch.no_grad():
+        probe.model.features[0].weight[1, 0] = kernel
+    patterns = filter_patterns(probe, "features.0", 2, steps=20)
+    assert patterns.shape == (2, 1, 16, 16)
+    centre = patterns[1, 0, 7:10, 7:10]  # the receptive field of the unit at the centre (8, 8)
+    assert np.corrcoef(centre.ravel(), kernel.numpy().ravel())[0, 1] > 0.95
+    outside = np.delete(patterns[1, 0].ravel(), [r * 16 + c for r in range(7, 10) for c in range(7, 10)])
+    assert np.abs(outside - 0.5).max() < np.abs(centre - 0.5).max() / 3  # the rest stays near grey noise
+
+
 def test_dream_octaves_grow_by_1_4_and_change_the_image() -> None:
     from zoo.visualize.dream import dream, octave_shapes
 

@@ -28,11 +28,15 @@ def explain_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the pictures (default: RUN/explain)."),
     channels: int = typer.Option(16, "--channels", help="Feature maps shown per layer (filter patterns: at most 8 per layer)."),
     filter_steps: int = typer.Option(40, "--filter-steps", help="Gradient-ascent steps per filter pattern."),
+    filter_objective: str = typer.Option("centre", "--filter-objective", help="centre: maximise the unit at the map's centre "
+                                         "(its receptive field); mean: the map's mean activation, as in the source."),
 ) -> None:
     """Intermediate activations, filter patterns (gradient ascent from noise) and a Grad-CAM heatmap of an image
     model: writes activations.png, filters.png, gradcam.png and explain.json."""
     if channels < 1 or filter_steps < 0:
         raise ZooError("--channels must be at least 1 and --filter-steps at least 0.")
+    if filter_objective not in ("centre", "mean"):
+        raise ZooError(f"--filter-objective {filter_objective}: use centre or mean.")
     _check_image(image)
     probe, out_dir = _open(run, out, "explain")
     from zoo.visualize.explain import explain
@@ -41,7 +45,7 @@ def explain_command(
     patterns = len(chosen) or len(probe.spread(4))
     with _progress("filter patterns", patterns * filter_steps) as tick:
         summary = explain(probe, image, out_dir, layers=chosen or None, wanted=wanted, channels=channels,
-                          filter_steps=filter_steps, tick=tick)
+                          filter_steps=filter_steps, centre=filter_objective == "centre", tick=tick)
     cam = summary["gradcam"]
     verdict = (f"Grad-CAM of class {cam['class']} on {cam['layer']}" if cam else summary.get("gradcam_skipped", ""))
     typer.echo(f"wrote {', '.join(summary['files'])} to {out_dir} ({verdict})")

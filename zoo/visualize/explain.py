@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from zoo.errors import ZooError
 from zoo.visualize import pictures
 from zoo.visualize.probe import ImageProbe
 
@@ -58,12 +59,12 @@ def activations_picture(maps: dict[str, np.ndarray], channels: int, columns: int
 
 def filter_patterns(probe: ImageProbe, layer: str, count: int, *, steps: int = 40, step_size: float = 0.05,
                     seed: int = 0, centre: bool = True, tick: Tick | None = None) -> np.ndarray:
-    """Inputs that maximise the first ``count`` channels of ``layer`` (the unit at the centre of each map, or with
-    ``centre=False`` the map's mean as in Chollet, which on a near-linear net such as LeNet's tanh/avg-pool
-    layers only lights up the borders): gradient ascent
-    from grey noise, one channel per batch row, with the gradient scaled to unit RMS (as Chollet does; no
-    clipping, so a linear first layer shows its kernel rather than a saturated box). Returns (count, C, H, W)
-    model inputs, to be shown contrast-normalised (:func:`deprocess`)."""
+    """Inputs that maximise the first ``count`` channels of ``layer``: gradient ascent from grey noise, one
+    channel per batch row, the gradient scaled to unit RMS as Chollet does, no clipping (so a linear first
+    layer shows its kernel rather than a saturated box). The objective is the unit at the centre of each map
+    (its receptive field), or with ``centre=False`` the map's mean as in the source, which on a near-linear
+    net such as LeNet's tanh/avg-pool stack only lights up the borders. Returns (count, C, H, W) model
+    inputs, to be shown contrast-normalised (:func:`deprocess`)."""
     low, high = probe.value_range
     channels = min(count, probe.layer(layer).channels)
     generator = torch.Generator().manual_seed(seed)
@@ -76,7 +77,9 @@ def filter_patterns(probe: ImageProbe, layer: str, count: int, *, steps: int = 4
         act = got[layer]
         h, w = act.shape[2:]
         loss = act[rows, rows, h // 2, w // 2].sum() if centre else act[rows, rows].mean(dim=(1, 2)).sum()
-        (grad,) = torch.autograd.grad(loss, x)
+        (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
+        if grad is None:
+            raise ZooError(f"layer {layer} of {probe.name} does not depend on the image; pick one computed from it.")
         rms = grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
         x = x + step_size * span * grad / (rms + 1e-8)
         if tick:
@@ -145,7 +148,7 @@ def gradcam_picture(probe: ImageProbe, x: torch.Tensor, cam: GradCam, side: int 
 # -- the command ------------------------------------------------------------------------------------------
 
 def explain(probe: ImageProbe, image: str | Path, out_dir: Path, *, layers: list[str] | None = None,
-            wanted: str | None = None, channels: int = 16, filter_steps: int = 40,
+            wanted: str | None = None, channels: int = 16, filter_steps: int = 40, centre: bool = True,
             tick: Tick | None = None) -> dict[str, Any]:
     """Compute every picture first, then write activations.png, filters.png, gradcam.png and explain.json into
     ``out_dir`` (each atomically). Returns the summary written to explain.json."""
@@ -155,7 +158,7 @@ def explain(probe: ImageProbe, image: str | Path, out_dir: Path, *, layers: list
     cam_layer = chosen[-1] if layers else probe.default_layer().name
     x = probe.load(image)
     maps = activations(probe, x, chosen)
-    patterns = {name: filter_patterns(probe, name, min(channels, 8), steps=filter_steps, tick=tick) for name in chosen}
+    patterns = {name: filter_patterns(probe, name, min(channels, 8), steps=filter_steps, centre=centre, tick=tick) for name in chosen}
     cam = grad_cam(probe, x, cam_layer, wanted) if probe.class_output is not None else None
     if cam is None and wanted is not None:
         probe.class_scores(None)  # raises: this model has no class output to choose from
@@ -166,7 +169,7 @@ def explain(probe: ImageProbe, image: str | Path, out_dir: Path, *, layers: list
         "model": probe.name, "image": str(image), "input_shape": list(probe.image_shape),
         "layers": {n: {"kind": probe.layer(n).kind, "shape": list(probe.layer(n).shape)} for n in chosen},
         "valid_layers": [layer.name for layer in probe.layers()],
-        "filter_steps": filter_steps,
+        "filter_steps": filter_steps, "filter_objective": "centre unit" if centre else "map mean",
         "gradcam": None if cam is None else {"layer": cam.layer, "class_index": cam.class_index, "class": cam.class_name,
                                              "score": cam.score, "probability": cam.probability,
                                              "peak": [int(v) for v in np.unravel_index(int(cam.heat.argmax()), cam.heat.shape)]},
