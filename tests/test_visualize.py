@@ -152,6 +152,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_run: Any, tmp_path: Path,
         "mlp-heads is not an image model": ["explain", tabular, str(image)],
         "mlp-heads is not an image model (it takes features": ["dream", tabular, str(image)],
         "--class cat is not a class of transfer; pass one of: 0, 1": ["explain", run, str(image), "--class", "cat"],
+        "transfer cannot run on a 5x5 image up to layers": ["dream", run, str(image), "--octaves", "6", "--size", "32"],
         "is not an image file": ["explain", run, str(tmp_path / "notes.txt")],
         "does not exist": ["dream", run, str(tmp_path / "missing.png")],
     }
