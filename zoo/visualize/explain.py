@@ -44,11 +44,16 @@ def activations(probe: ImageProbe, x: torch.Tensor, layers: list[str]) -> dict[s
 
 
 def activations_picture(maps: dict[str, np.ndarray], channels: int, columns: int = 8) -> Image.Image:
-    """One captioned grid per layer: its first ``channels`` feature maps, each scaled to [0, 1] (viridis)."""
+    """One captioned grid per layer: its first ``channels`` feature maps, each scaled to [0, 1] (viridis; 1x1
+    maps are scaled together, a lone value has no contrast of its own)."""
     parts = []
     for name, values in maps.items():
         shown = values[:channels]
-        tiles = [pictures.enlarge(Image.fromarray(pictures.colour(pictures.normalise(m))), TILE) for m in shown]
+        if values.shape[1] * values.shape[2] == 1:  # 1x1 maps: scale across the layer, so the tiles say which units fire
+            shown = pictures.normalise(shown)
+        else:
+            shown = np.stack([pictures.normalise(m) for m in shown])
+        tiles = [pictures.enlarge(Image.fromarray(pictures.colour(m)), TILE) for m in shown]
         title = f"{name}: {values.shape[0]} maps of {values.shape[1]}x{values.shape[2]}" + (
             f" (first {len(shown)})" if len(shown) < values.shape[0] else "")
         parts.append(pictures.caption(pictures.grid(tiles, columns), title))
