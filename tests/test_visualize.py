@@ -3,6 +3,7 @@ layer discovery across image models, one-line errors and the demo's Explain tab.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,8 @@ def test_demo_explain_tab_only_with_pytorch_weights(tiny_run: Any, tmp_path: Pat
     app = build_app([torch_model])
     assert f"/{torch_model.name}_explain" in {f"/{d.api_name}" for d in app.fns.values()}
     assert "Explain" in {getattr(b, "label", None) for b in app.blocks.values()}
+    # a model on onnxruntime (every Space) has no gradients to give: no explainer, no tab, no endpoint
+    onnx_like = dataclasses.replace(torch_model, explain=None, backend="onnxruntime")
+    app = build_app([onnx_like])
+    assert not any(str(d.api_name).endswith("_explain") for d in app.fns.values())
+    assert "Explain" not in {getattr(b, "label", None) for b in app.blocks.values()}
