@@ -194,6 +194,9 @@ def test_exported_graph_has_two_lstm_nodes_on_one_weight_set_and_one_keras_lstm(
     doc = json.loads(read_metadata(path)["zoo"])
     assert doc["tokenizer"] == json.loads((pair_onnx / "tokenizer.json").read_text())
     assert [i["dtype"] for i in doc["inputs"]] == ["int64", "int64"]
+    report = json.loads((pair_onnx / "siamese-lstm.onnx.parity.json").read_text())
+    assert report["passed"] and {axis: set(sizes) for axis, sizes in report["axes"].items()} == \
+        {"left_time": {"1", "7", "64"}, "right_time": {"1", "7", "64"}}  # each input's own time axis, resized alone
     model = onnx_to_keras(proto)
     assert sum(isinstance(layer, keras.layers.LSTM) for layer in model.layers) == 1
     rng = np.random.default_rng(0)
@@ -233,3 +236,19 @@ def test_text_pair_demo_in_a_generated_space_refuses_bad_input_and_keeps_answeri
         with pytest.raises(gr.Error):
             compare(a, b)
         assert compare(left, right)[0] == p  # and the demo keeps answering
+
+
+def test_parity_resizes_only_the_axes_a_graph_has(tmp_path: Path) -> None:
+    """An export spec may name axes of another graph (siamese-lstm: left_time, right_time); a graph without
+    such an axis is checked at its own axes only, not re-run on unchanged inputs or resized by a wrong rule."""
+    from test_parity_recurrent import TIME_SIZES as GRU_SIZES
+    from test_parity_recurrent import TinyGRUSpec, gru_graph, onnx_file, onnx_predictor, torch_predictor
+
+    from exporters.parity import check_parity, require_parity
+
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 4, batch_first=True).eval()
+    spec = TinyGRUSpec({"time": GRU_SIZES, "left_time": (2, 9)})
+    report = check_parity(spec, torch_predictor(gru), onnx_predictor(onnx_file(gru_graph(gru), tmp_path / "g.onnx")))
+    require_parity(report)
+    assert set(report["axes"]) == {"time"} and set(report["axes"]["time"]) == {str(t) for t in GRU_SIZES}
