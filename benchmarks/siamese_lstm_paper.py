@@ -48,7 +48,8 @@ def main() -> None:
             start = time.process_time()
             m = train(spec, Path(tmp) / str(i), progress=False)["metrics"]
             seconds = time.process_time() - start
-            print(f"| {variant} | {m['test/acc']:.4f} | {m['test/auc']:.4f} | {m['test/bow_logreg_acc']:.4f} | "
+            label = variant.replace("|", "\\|")  # a pipe inside a Markdown table cell
+            print(f"| {label} | {m['test/acc']:.4f} | {m['test/auc']:.4f} | {m['test/bow_logreg_acc']:.4f} | "
                   f"{m['test/bow_logreg_auc']:.4f} | {m['test/word_overlap_acc']:.4f} | {m['test/word_overlap_auc']:.4f} | "
                   f"{seconds:.0f} |", flush=True)
         if not args.no_int8:

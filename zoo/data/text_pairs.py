@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError, first_line
-
 from zoo.data.text import tokenize
+from zoo.errors import ZooError, first_line
 
 PAIR_SEED = 20240615
 ENTITIES = ["the cat", "the dog", "the teacher", "the doctor", "the farmer", "the pilot", "the child", "the nurse",
