@@ -8,7 +8,8 @@ MLP) and the default merge over a bidirectional shared LSTM. Baselines: logistic
 features of the pair ([left counts, right counts, |difference|, product]) and a word-overlap (Jaccard)
 threshold fit on the training split. Then the default run's ONNX export quantised to int8 (dynamic: LSTM
 through onnxruntime's DynamicQuantizeLSTM; static: MatMul QDQ calibrated on training pairs), scored by the
-same metric on onnxruntime. Prints Markdown tables; CPU seconds are this process's (1 thread: comparable
+same metric on onnxruntime. Last, a learning curve: every variant on the first 400/800/1600 pairs (--sizes).
+Prints Markdown tables; CPU seconds are this process's (1 thread: comparable
 on a shared machine); the tables are in docs/RESULTS.md.
 """
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 export rows")
+    parser.add_argument("--sizes", default="400,800,1600", help="learning curve: pairs used (comma-separated; '' to skip)")
     args = parser.parse_args()
     import torch
 
@@ -54,6 +56,26 @@ def main() -> None:
                   f"{seconds:.0f} |", flush=True)
         if not args.no_int8:
             int8_rows(Path(tmp) / "0", args.threads)
+        if args.sizes:
+            learning_curve(tmp, args.seed, [int(n) for n in args.sizes.split(",")])
+
+
+def learning_curve(tmp: str, seed: int, sizes: list[int]) -> None:
+    """Test accuracy of every variant trained on the first N generated pairs (65% of them for training,
+    15% validation, 20% test): how many examples each merge needs."""
+    from zoo import registry
+    from zoo.engine import train
+
+    cls = registry.get("siamese-lstm")
+    print("\n| pairs (train / test) | " + " | ".join(v.split(":")[0] for v, _ in RUNS) + " |")
+    print("| --- |" + " --- |" * len(RUNS))
+    for n in sizes:
+        accs = []
+        for i, (_, overrides) in enumerate(RUNS):
+            spec = cls(cls.Config(seed=seed, checkpoint_every=0, limit=n, **overrides))
+            accs.append(train(spec, Path(tmp) / f"curve-{n}-{i}", progress=False)["metrics"]["test/acc"])
+        test = len(spec.data.splits["test"])
+        print(f"| {n} ({len(spec.data.splits['train'])} / {test}) | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
 
 
 def int8_rows(run: Path, threads: int) -> None:
