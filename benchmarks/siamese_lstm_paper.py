@@ -8,7 +8,7 @@ MLP) and the default merge over a bidirectional shared LSTM. Baselines: logistic
 features of the pair ([left counts, right counts, |difference|, product]) and a word-overlap (Jaccard)
 threshold fit on the training split. Then the default run's ONNX export quantised to int8 (dynamic: LSTM
 through onnxruntime's DynamicQuantizeLSTM; static: MatMul QDQ calibrated on training pairs), scored by the
-same metric on onnxruntime. Last, a learning curve: every variant on the first 400/800/1600 pairs (--sizes).
+same metric on onnxruntime. Last, a learning curve: every variant on the first 400/800/1600/3200 pairs (--sizes).
 Prints Markdown tables; CPU seconds are this process's (1 thread: comparable
 on a shared machine); the tables are in docs/RESULTS.md.
 """
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 export rows")
-    parser.add_argument("--sizes", default="400,800,1600", help="learning curve: pairs used (comma-separated; '' to skip)")
+    parser.add_argument("--sizes", default="400,800,1600,3200", help="learning curve: pairs used (comma-separated; '' to skip)")
     args = parser.parse_args()
     import torch
 
