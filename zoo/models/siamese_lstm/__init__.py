@@ -17,7 +17,8 @@ CARD = ModelCard(
     default_data="synthetic-paraphrases",
     primary_metric="test/acc",
     parameters=35169,
-    inputs="left, right: int64 ids (batch, time), right-padded with 0; turn text into ids with the shipped tokenizer JSON",
+    inputs=("left, right: int64 ids (batch, left_time) and (batch, right_time), right-padded with 0; turn text into ids "
+            "with the shipped tokenizer JSON"),
     pipeline_tag="sentence-similarity",
     tags=("lstm", "siamese", "paraphrase", "sentence-similarity", "text-pair"),
     presets=(
