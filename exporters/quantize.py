@@ -120,9 +120,9 @@ def deduplicate_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
         return proto  # subgraphs may read initialisers by name too; leave such graphs alone
     first: dict[tuple[int, tuple[int, ...], str], str] = {}
     rename: dict[str, str] = {}
-    outputs = {o.name for o in graph.output}
+    pinned = {o.name for o in graph.output} | {i.name for i in graph.input}  # an input may override its initialiser
     for init in graph.initializer:
-        if init.name in outputs:
+        if init.name in pinned:
             continue
         unnamed = type(init)()
         unnamed.CopyFrom(init)
