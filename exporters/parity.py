@@ -104,7 +104,9 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     dynamic = (target or {}).get("dynamic_batch", True)
     export_spec = spec.export_spec()
     batches = tuple(export_spec.parity_batches) if dynamic else ()
-    axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items()} if dynamic else {}
+    # only the axes this graph's inputs have (a model's other graph, e.g. an encoder of one input, may lack some)
+    own_axes = {axis for t in spec.inputs() for axis in t.shape if isinstance(axis, str)}
+    axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items() if axis in own_axes} if dynamic else {}
     inputs = spec.example_inputs(max([rows, *batches]), split="test")
     outputs = compare_outputs(spec, reference(_first(inputs, rows)), _run_candidate(candidate, _first(inputs, rows),
                                                                                     "the held-out rows", target))
