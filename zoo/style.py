@@ -334,3 +334,117 @@ def stylize(content: torch.Tensor, style: torch.Tensor, net: FeatureNet, *, step
 def evaluate_no_grad(loss_fn: PerceptualLoss, y: torch.Tensor, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     with torch.no_grad():
         return {k: float(v.sum()) for k, v in loss_fn(y, x, target).items()}
+
+
+# -- `zoo stylize`: files --------------------------------------------------------------------------------------
+
+@dataclass
+class StylizeSettings:
+    backbone: str | None = None
+    weights: str = "none"
+    steps: int = 100
+    optimizer: str = "lbfgs"
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 1e-2
+    content_layer: str = ""
+    style_layers: str = ""
+    size: int = 128
+    lr: float = 0.02
+    seed: int = 0
+
+
+def contact_sheet(images: list[Any], labels: list[str], out: Path) -> Path:
+    """PIL images side by side (scaled to one height) with a label under each, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    from zoo import io as zio
+
+    height = max(im.height for im in images)
+    scaled = [im.resize((max(1, round(im.width * height / im.height)), height)) for im in images]
+    pad, band = 6, 18
+    sheet = Image.new("RGB", (sum(im.width for im in scaled) + pad * (len(scaled) + 1), height + 2 * pad + band), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for im, label in zip(scaled, labels):
+        sheet.paste(im, (x, pad))
+        draw.text((x, height + pad + 3), label, fill=(0, 0, 0))
+        x += im.width + pad
+    with zio.atomic_path(out) as tmp:
+        sheet.save(tmp, format="png")
+    return out
+
+
+def loss_curve(history: list[dict[str, float]], weights: LossWeights, out: Path, title: str) -> Path:
+    """Weighted loss terms and the total per step (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from zoo import io as zio
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    steps = range(len(history))
+    for key, w in (("total", 1.0), ("content", weights.content), ("style", weights.style), ("tv", weights.tv)):
+        values = [max(h[key] * w, 1e-12) for h in history]
+        ax.plot(steps, values, label=key if key == "total" else f"{w:g} x {key}", lw=2 if key == "total" else 1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with zio.atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return out
+
+
+def run_stylize(content_path: str | Path, style_path: str | Path, out_dir: str | Path, settings: StylizeSettings, *,
+                log: Callable[[str], None] = print,
+                progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """`zoo stylize`: validate everything, optimise, then write stylized.png, contact_sheet.png,
+    loss_curve.png and stylize.json into ``out_dir``; returns the report written to stylize.json."""
+    import time
+
+    from zoo import io as zio
+    from zoo.backbones import BACKBONES
+
+    if settings.steps < 1:
+        raise ZooError(f"--steps {settings.steps}: give at least 1 step.")
+    if settings.optimizer not in ("lbfgs", "adam"):
+        raise ZooError(f"unknown optimizer '{settings.optimizer}'; choose lbfgs or adam.")
+    content_image, style_image = read_image(content_path, "content"), read_image(style_path, "style")
+    net = feature_net(settings.backbone, settings.weights, seed=settings.seed)
+    layers = [name.strip() for name in settings.style_layers.split(",") if name.strip()] or None
+    net.check_layers([n for n in [settings.content_layer, *(layers or [])] if n])
+    info = BACKBONES.get(net.backbone)
+    content, style_t, notices = prepare_pair(content_image, style_image, settings.size, info.min_size if info else 32)
+    for notice in notices:
+        log(f"notice: {notice}")
+    weights = LossWeights(settings.content_weight, settings.style_weight, settings.tv_weight)
+    torch.manual_seed(settings.seed)
+    start = time.process_time()
+    result = stylize(content, style_t, net, steps=settings.steps, optimizer=settings.optimizer, weights=weights,
+                     content_layer=settings.content_layer, style_layers=layers, lr=settings.lr, progress=progress)
+    seconds = time.process_time() - start
+    loss_fn = PerceptualLoss(net, style_t, content_layer=result.content_layer, style_layers=result.style_layers, weights=weights)
+    scores = {k: float(v[0]) for k, v in loss_fn.scores(result.image[None], content[None], style_t).items()}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    picture = to_picture(result.image)
+    with zio.atomic_path(out / "stylized.png") as tmp:
+        picture.save(tmp, format="png")
+    contact_sheet([to_picture(content), to_picture(style_t), picture], ["content", "style", "result"], out / "contact_sheet.png")
+    loss_curve(result.history, weights, out / "loss_curve.png",
+               f"{net.backbone} ({settings.weights}), {settings.optimizer}, content {result.content_layer}, "
+               f"style {','.join(result.style_layers)}")
+    report = {"content": str(content_path), "style": str(style_path), "backbone": net.backbone, "weights": settings.weights,
+              "optimizer": settings.optimizer, "steps": settings.steps, "size": list(picture.size),
+              "content_layer": result.content_layer, "style_layers": result.style_layers,
+              "loss_weights": {"content": weights.content, "style": weights.style, "tv": weights.tv},
+              "initial": result.history[0], "final": result.history[-1], "scores": scores, "notices": notices,
+              "cpu_seconds": round(seconds, 2), "history": result.history}
+    zio.write_json(out / "stylize.json", report)
+    return report
