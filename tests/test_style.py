@@ -163,3 +163,17 @@ def test_stylizer_demo_of_the_space_runs_the_onnx_graph(style_space: Path, tmp_p
     (tmp_path / "bad.png").write_text("nope")
     with pytest.raises(InputError):
         stylizer.stylize(str(tmp_path / "bad.png"))
+
+
+def test_style_transfer_refuses_a_bad_style_file_and_reads_a_good_one(tmp_path: Path) -> None:
+    from zoo import registry
+
+    spec = registry.create("style-transfer", {**registry.card("style-transfer").tiny, "style": str(tmp_path / "missing.png")})
+    with pytest.raises(ZooError, match="style image .*missing.png does not exist"):
+        spec.check_sources()
+    wide = picture(tmp_path / "wide.png", (90, 30), 4, mode="L")
+    spec = registry.create("style-transfer", {**registry.card("style-transfer").tiny, "style": str(wide)})
+    s = spec.style_image()  # grey and not square: converted to RGB, centre-cropped and resized to image_size
+    assert s.shape == (3, 32, 32) and torch.allclose(s[0], s[1])
+    with pytest.raises(ZooError, match="trains on --data sample-photos"):
+        registry.create("style-transfer", {**registry.card("style-transfer").tiny, "data": "digits"}).load_data()
