@@ -299,36 +299,52 @@ class StylizeResult:
 
 def stylize(content: torch.Tensor, style: torch.Tensor, net: FeatureNet, *, steps: int = 100, optimizer: str = "lbfgs",
             weights: LossWeights | None = None, content_layer: str = "", style_layers: list[str] | None = None,
-            lr: float = 0.02, progress: Callable[[int, dict[str, float]], None] | None = None) -> StylizeResult:
+            lr: float = 0.05, progress: Callable[[int, dict[str, float]], None] | None = None) -> StylizeResult:
     """Gatys et al.: optimise the pixels of an image (started from the content image) to minimise the
-    perceptual loss; pixels are kept in [0, 1]. ``steps`` are L-BFGS iterations or Adam steps."""
+    perceptual loss; pixels stay in (0, 1) through a sigmoid. ``steps`` are L-BFGS iterations or Adam steps
+    (``lr`` is Adam's step on the sigmoid's input)."""
     loss_fn = PerceptualLoss(net, style, content_layer=content_layer, style_layers=style_layers, weights=weights)
     x = content[None]
     with torch.no_grad():
         target = net(x, {loss_fn.content_layer})[loss_fn.content_layer]
-    y = x.clone().requires_grad_(True)
+    # pixels = sigmoid(z): unconstrained for the optimiser (clamping after each step would break L-BFGS's
+    # curvature pairs and stall its line search); started at the content image, squeezed into [0.01, 0.99]
+    # so that no pixel starts where the sigmoid is flat
+    z = torch.logit(x.clamp(0.01, 0.99)).requires_grad_(True)
 
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([y], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe")
-    elif optimizer == "adam":
-        opt = torch.optim.Adam([y], lr=lr)
-    else:
+    if optimizer not in ("lbfgs", "adam"):
         raise ZooError(f"unknown optimizer '{optimizer}'; choose lbfgs or adam.")
-    record = [evaluate_no_grad(loss_fn, y, x, target)]
+    step_size = 1.0
+
+    def make() -> torch.optim.Optimizer:
+        if optimizer == "lbfgs":
+            return torch.optim.LBFGS([z], lr=step_size, max_iter=1, history_size=50)
+        return torch.optim.Adam([z], lr=lr)
+
+    opt = make()
+    record = [evaluate_no_grad(loss_fn, torch.sigmoid(z), x, target)]
     for step in range(steps):
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss = loss_fn(y, x, target)["total"].sum()
+            loss = loss_fn(torch.sigmoid(z), x, target)["total"].sum()
             loss.backward()
             return loss
 
+        before = z.detach().clone()
         opt.step(closure)
-        with torch.no_grad():
-            y.clamp_(0, 1)
-        record.append(evaluate_no_grad(loss_fn, y, x, target))
+        now = evaluate_no_grad(loss_fn, torch.sigmoid(z), x, target)
+        if optimizer == "lbfgs" and not now["total"] <= record[-1]["total"]:
+            # L-BFGS overshot (random-init backbones, e.g. resnet18, are badly conditioned; the strong-Wolfe
+            # line search stalls on them): undo the step and restart its curvature history at half the step
+            with torch.no_grad():
+                z.copy_(before)
+            step_size /= 2
+            opt = make()
+            now = record[-1]
+        record.append(now)
         if progress is not None:
             progress(step + 1, record[-1])
-    return StylizeResult(y.detach()[0], record, loss_fn.content_layer, loss_fn.style_layers)
+    return StylizeResult(torch.sigmoid(z).detach()[0], record, loss_fn.content_layer, loss_fn.style_layers)
 
 
 def evaluate_no_grad(loss_fn: PerceptualLoss, y: torch.Tensor, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -350,7 +366,7 @@ class StylizeSettings:
     content_layer: str = ""
     style_layers: str = ""
     size: int = 128
-    lr: float = 0.02
+    lr: float = 0.05
     seed: int = 0
 
 

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
                 content_layer: str = typer.Option("", "--content-layer", help="Backbone stage of the content loss (default: the middle stage)."),
                 style_layers: str = typer.Option("", "--style-layers", help="Comma-separated stages of the style loss (default: all but the last)."),
                 size: int = typer.Option(128, "--size", min=16, max=4096, help="Longest side of the result in pixels."),
-                lr: float = typer.Option(0.02, "--lr", min=1e-6, max=10.0, help="Adam step size (pixels in [0, 1])."),
+                lr: float = typer.Option(0.05, "--lr", min=1e-6, max=10.0, help="Adam step size (on the logits of the pixels)."),
                 seed: int = typer.Option(0, "--seed", min=0, help="Seed of a randomly initialised backbone."),
                 out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: stylized/<content>-<style>).")) -> None:
         """Neural style transfer (Gatys, Ecker & Bethge 2016): optimise an image's pixels so that a backbone's deep
