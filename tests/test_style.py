@@ -63,8 +63,11 @@ def test_stylize_decreases_the_loss_on_small_images(optimizer: str) -> None:
     net = style.feature_net("lenet5", "none", seed=0)
     result = style.stylize(content, s, net, steps=6, optimizer=optimizer, lr=0.05)
     first, last = result.history[0], result.history[-1]
-    assert len(result.history) == 7 and first["content"] == 0.0
+    assert len(result.history) == 7 and first["content"] < 1e-3  # starts at the content image (squeezed into [0.01, 0.99])
     assert last["total"] < 0.8 * first["total"] and last["style"] < first["style"]
+    totals = [h["total"] for h in result.history]
+    if optimizer == "lbfgs":  # an overshooting L-BFGS step is undone: the loss never rises
+        assert all(b <= a for a, b in zip(totals, totals[1:]))
     assert result.image.shape == content.shape and 0 <= float(result.image.min()) and float(result.image.max()) <= 1
 
 
