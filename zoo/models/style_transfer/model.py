@@ -302,13 +302,15 @@ class StyleTransfer(ZooModel):
                 "no closer than the style image itself)."]
 
     def write_extras(self, run_dir: Path, model: nn.Module, metrics: dict[str, float]) -> None:
-        """stylized.png: held-out content images (top row) above their stylized versions; style.png: the style."""
+        """stylized.png: held-out content images (top row: photo crops, then generated scenes) above their stylized
+        versions; style.png: the style."""
         from zoo import io as zio
         from zoo import style
         from zoo.tasks.generative import save_grid
 
         zio.write_json(run_dir / "splits.json", self.data.summary())
-        x = torch.from_numpy(self.data.splits["test"][:8])
+        test = self.data.splits["test"]
+        x = torch.from_numpy(test[np.unique(np.linspace(0, len(test) - 1, 8).round().astype(int))])  # photo crops and scenes
         model = model.cpu().eval()
         with torch.no_grad():
             y = model(x)
