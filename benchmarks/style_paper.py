@@ -64,8 +64,8 @@ def johnson(run: Path | None, tmp: Path, pictures: str, images: int, iterations:
     from zoo import artifacts, registry, style
     from zoo.engine import train
 
-    if run is None:
-        run = tmp / "style-transfer"
+    if run is None or not (run / "metrics.json").is_file():
+        run = run or tmp / "style-transfer"
         start = time.process_time()
         train(registry.create("style-transfer", {"checkpoint_every": 0}), run, command="benchmarks/style_paper.py", progress=False)
         print(f"trained style-transfer in {time.process_time() - start:.0f} s CPU", flush=True)
@@ -116,7 +116,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=100, help="L-BFGS iterations of the pictured `zoo stylize` result.")
     p.add_argument("--sweep-steps", type=int, default=30, help="Iterations of the backbone and style-weight comparisons.")
-    p.add_argument("--run", type=Path, default=None, help="A trained style-transfer run (default: train one with the defaults).")
+    p.add_argument("--run", type=Path, default=None, help="A trained style-transfer run (absent: train one there with the defaults; default: a temporary one).")
     p.add_argument("--images", type=int, default=8, help="Held-out images of the Johnson vs Gatys comparison.")
     p.add_argument("--parts", default="gatys,johnson")
     p.add_argument("--pictures", default="", help="Copy the pictures into this folder (docs/).")

@@ -275,7 +275,9 @@ class StyleTransfer(ZooModel):
                              layout="NCHW", notes=f"RGB, resize to {s}x{s} (bilinear), x = pixel/255; the output is in [0, 1]")
 
     def export_spec(self) -> ExportSpec:
-        return ExportSpec(atol=1e-4)
+        # pixels in [0, 1]: 1e-3 is a quarter of an 8-bit level; instance norm over 16x16 maps of 64 channels
+        # (the default) sums differently in onnxruntime and PyTorch (measured: 1.9e-4)
+        return ExportSpec(atol=1e-3)
 
     def training_module(self, model: nn.Module) -> StyleStage:
         return StyleStage(model, self)  # type: ignore[arg-type]
