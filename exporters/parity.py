@@ -97,6 +97,8 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     """
     dynamic = (target or {}).get("dynamic_batch", True)
     export_spec = spec.export_spec()
+    if atol is None and precision == "fp32":
+        atol = export_spec.atol  # the model's own fp32 tolerance (ExportSpec.atol, default 1e-4)
     batches = tuple(export_spec.parity_batches) if dynamic else ()
     axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items()} if dynamic else {}
     inputs = spec.example_inputs(max([rows, *batches]), split="test")
