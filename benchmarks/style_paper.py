@@ -98,7 +98,7 @@ def johnson(run: Path | None, tmp: Path, pictures: str, images: int, iterations:
             f"test/content_kept {m['test/content_kept']:.3f} (style loss {m['test/style_loss']:.3f} vs {m['test/style_loss_input']:.3f} "
             f"for the input; content loss {m['test/content_loss']:.3f} vs {m['test/content_loss_style_image']:.3f} for the style image), "
             f"{int(m['test/images'])} held-out images", "",
-            "| stylizer | perceptual loss (mean of " + str(len(x)) + " held-out images) | CPU time per image |", "| --- | --- | --- |",
+            "| stylizer | perceptual loss (mean of " + str(len(x)) + " held-out images) | time per image (network: wall; Gatys: CPU) |", "| --- | --- | --- |",
             f"| feed-forward network (onnxruntime, 1 thread) | {net_loss.mean():.3f} | {per_image_ms:.1f} ms |"]
     for k in iterations:
         rows.append(f"| Gatys, {k} L-BFGS iterations | {np.mean(by_iteration[k]):.3f} | "
