@@ -180,3 +180,26 @@ def test_style_transfer_refuses_a_bad_style_file_and_reads_a_good_one(tmp_path: 
     assert s.shape == (3, 32, 32) and torch.allclose(s[0], s[1])
     with pytest.raises(ZooError, match="trains on --data sample-photos"):
         registry.create("style-transfer", {**registry.card("style-transfer").tiny, "data": "digits"}).load_data()
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap", "constant"])
+def test_onnx2torch_converts_pad_19_with_axes(mode: str) -> None:
+    """Pad 19 (reflection/edge padding of image-to-image graphs) cannot be down-converted for onnx2torch;
+    the zoo-domain converter runs it like onnxruntime, also with the ``axes`` input."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from exporters.pytorch import onnx_to_torch
+
+    pads = numpy_helper.from_array(np.array([1, 2, 2, 1], np.int64), "pads")
+    axes = numpy_helper.from_array(np.array([2, 3], np.int64), "axes")
+    value = numpy_helper.from_array(np.array(0.5, np.float32), "value")
+    node = helper.make_node("Pad", ["x", "pads", "value" if mode == "constant" else "", "axes"], ["y"], mode=mode)
+    graph = helper.make_graph([node], "pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[pads, axes, value])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = onnx_to_torch(model)(torch.from_numpy(x)).numpy()
+    assert got.shape == expected.shape == (1, 2, 6, 7)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
