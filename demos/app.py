@@ -23,6 +23,7 @@ BUILDERS: dict[str, str] = {
     "text-classifier": "demos.text",
     "forecast": "demos.forecast",
     "text-pair": "demos.text_pair",
+    "stylizer": "demos.stylizer",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched

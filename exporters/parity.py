@@ -103,6 +103,8 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     """
     dynamic = (target or {}).get("dynamic_batch", True)
     export_spec = spec.export_spec()
+    if atol is None and precision == "fp32":
+        atol = export_spec.atol  # the model's own fp32 tolerance (ExportSpec.atol, default 1e-4)
     batches = tuple(export_spec.parity_batches) if dynamic else ()
     # only the axes this graph's inputs have (a model's other graph, e.g. an encoder of one input, may lack some)
     own_axes = {axis for t in spec.inputs() for axis in t.shape if isinstance(axis, str)}

@@ -10,10 +10,12 @@ Two gaps in onnx2torch 1.5.15 that our graphs hit, and what :func:`prepare_for_o
   implemented"): the graph is down-converted to opset 17 with ``onnx.version_converter``;
 - it rejects ``Reshape(allowzero=1)``, which torch's dynamo exporter always emits: when the target
   shape is a constant without zeros, ``allowzero`` changes nothing and is dropped;
-- ``onnx.version_converter`` cannot take ``Gelu`` (opset 20, no earlier version) nor ``Split``
-  version 18 below opset 18, and onnx2torch has no ``Gelu``: before the down-conversion both are
-  moved to our own domain (:data:`ZOO_DOMAIN`, left alone by the version converter), for which
-  :func:`register_onnx2torch_converters` adds onnx2torch converters (``nn.GELU`` and ``torch.split``).
+- ``onnx.version_converter`` cannot take ``Gelu`` (opset 20, no earlier version), ``Split``
+  version 18 below opset 18 nor ``Pad`` version 19 (the reflection/edge padding of image-to-image
+  networks) below 19, and onnx2torch has no ``Gelu`` and no ``Pad`` with ``axes`` or ``wrap``: before the
+  down-conversion these are moved to our own domain (:data:`ZOO_DOMAIN`, left alone by the version
+  converter), for which :func:`register_onnx2torch_converters` adds onnx2torch converters (``nn.GELU``,
+  ``torch.split`` and ``F.pad`` with constant, reflect, edge and wrap modes).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 ONNX2TORCH_OPSET = 17
 ZOO_DOMAIN = "zoo_onnx2torch"  # no dots: onnx2torch names submodules after the domain
 # ops whose newest version the version converter cannot bring below ONNX2TORCH_OPSET
-_KEPT_OPS = ("Gelu", "Split")
+_KEPT_OPS = ("Gelu", "Split", "Pad")
 META_ONNX_SHA256 = "onnx_sha256"
 META_STRUCTURE = "structure"
 
@@ -118,6 +120,39 @@ def register_onnx2torch_converters() -> None:
             if split is not None:
                 return torch.split(x, split.tolist(), dim=self.axis)
             return torch.split(x, -(-x.shape[self.axis] // self.num_outputs), dim=self.axis)
+
+    class OnnxPad(torch.nn.Module, OnnxToTorchModule):
+        """ONNX Pad 18/19: ``pads`` (and optional ``constant_value``, ``axes``) inputs; constant, reflect,
+        edge (torch: replicate) and wrap (torch: circular) modes."""
+
+        def __init__(self, mode: str) -> None:
+            super().__init__()
+            self.mode = {"edge": "replicate", "wrap": "circular"}.get(mode, mode)
+
+        def forward(self, x: torch.Tensor, pads: torch.Tensor, value: torch.Tensor | None = None,
+                    axes: torch.Tensor | None = None) -> torch.Tensor:
+            rank = x.dim()
+            listed = [int(a) % rank for a in axes.tolist()] if axes is not None else list(range(rank))
+            given = [int(p) for p in pads.tolist()]
+            before = dict(zip(listed, given[:len(listed)]))
+            after = dict(zip(listed, given[len(listed):]))
+            torch_pads: list[int] = []
+            for axis in reversed(range(rank)):  # torch: last axis first
+                torch_pads += [before.get(axis, 0), after.get(axis, 0)]
+            if self.mode != "constant":  # torch pads only the trailing (non-batch, non-channel) axes in these modes
+                while len(torch_pads) > 2 and torch_pads[-2:] == [0, 0]:
+                    torch_pads = torch_pads[:-2]
+                return torch.nn.functional.pad(x, torch_pads, mode=self.mode)
+            fill = float(value.reshape(())) if value is not None and value.numel() else 0.0
+            return torch.nn.functional.pad(x, torch_pads, mode="constant", value=fill)
+
+    @add_converter(operation_type="Pad", version=1, domain=ZOO_DOMAIN)
+    def _pad(node, graph) -> OperationConverterResult:  # noqa: ANN001, ARG001
+        mode = node.attributes.get("mode", "constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode not in ("constant", "reflect", "edge", "wrap"):
+            raise NotImplementedError(f"Pad mode={mode!r}")
+        return OperationConverterResult(torch_module=OnnxPad(mode), onnx_mapping=onnx_mapping_from_node(node))
 
     @add_converter(operation_type="Gelu", version=1, domain=ZOO_DOMAIN)
     def _gelu(node, graph) -> OperationConverterResult:  # noqa: ANN001, ARG001

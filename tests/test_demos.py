@@ -409,6 +409,15 @@ def test_demo_without_model_serves_every_trained_model_in_tabs(tiny_run: Any, si
             if model.kind == "image-generator":
                 check_generator(client, model, session)
                 continue
+            if model.kind == "stylizer":  # an uploaded image -> the graph's image output as 8-bit RGB
+                from demos.inputs import image_to_array, load_image
+
+                photo = model.examples["images"][0]
+                x = image_to_array(load_image(photo, "image"), model.preprocessing)
+                direct = np.clip(np.rint(session.run(None, {"image": x[None]})[0][0] * 255), 0, 255).transpose(1, 2, 0)
+                got = client.predict(handle_file(photo), api_name=f"/{model.name}_stylize")
+                assert np.abs(np.asarray(Image.open(got), dtype=np.int16) - direct).max() <= 1, model.name
+                continue
             if model.kind == "text-classifier":  # typed text -> the tokenizer JSON -> int64 ids
                 from demos.text import Tokenizer
 

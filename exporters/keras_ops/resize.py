@@ -227,8 +227,60 @@ def _full_rank_roi(ctx: NodeContext, roi: np.ndarray, rank: int) -> list[float]:
     return full
 
 
+def upsample_matrix(size: int, scale: float, mode: str) -> np.ndarray:
+    """(out, in) map of ONNX Upsample (opsets 7-9) along one axis: output size floor(size * scale), source
+    coordinate dst / scale (asymmetric); nearest takes floor(source), linear interpolates its two neighbours
+    (clamped at the border)."""
+    out = int(math.floor(size * scale))
+    src = np.arange(out, dtype=np.float64) / scale
+    matrix = np.zeros((out, size), np.float64)
+    lo = np.minimum(np.floor(src).astype(int), size - 1)
+    if mode == "nearest":
+        matrix[np.arange(out), lo] = 1.0
+        return matrix
+    hi = np.minimum(lo + 1, size - 1)
+    frac = np.clip(src - lo, 0.0, 1.0)
+    np.add.at(matrix, (np.arange(out), lo), 1.0 - frac)
+    np.add.at(matrix, (np.arange(out), hi), frac)
+    return matrix
+
+
+def convert_upsample(ctx: NodeContext) -> Tensor:
+    """ONNX Upsample (deprecated since opset 10, still written by old exporters): scales from the second
+    input (opset 9) or the attribute (opset 7); nearest or (bi)linear, asymmetric coordinates."""
+    t = ctx.onnx_layout(ctx.tensor(0))
+    mode = ctx.attr("mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise ctx.error(f"mode='{mode}' is not supported (nearest and linear are)")
+    scales = ctx.const(1, "scales") if len(ctx.node.input) > 1 else ctx.attr("scales")
+    if scales is None:
+        raise ctx.error("scales must be a constant")
+    scales = [float(v) for v in np.asarray(scales).reshape(-1)]
+    if len(scales) != t.rank:
+        raise ctx.error(f"{len(scales)} scales for a rank-{t.rank} input")
+    if mode != "nearest" and not str(t.value.dtype).startswith("float"):
+        raise ctx.error(f"{mode} Upsample of a {t.value.dtype} tensor is not supported")
+    x = t.value
+    for axis, scale in enumerate(scales):
+        if scale == 1.0:
+            continue
+        size = t.onnx_shape[axis]
+        if size is None:
+            raise ctx.error(f"upsampling the dynamic axis {axis} is not supported")
+        if scale <= 0:
+            raise ctx.error(f"scale {scale} of axis {axis} is not positive")
+        matrix = upsample_matrix(int(size), scale, "nearest" if mode == "nearest" else "linear")
+        if mode == "nearest":
+            x = take(x, matrix.argmax(axis=1).astype(np.int32), axis=axis)  # exact, also for NaN/inf and integers
+            continue
+        moved = ops.matmul(ops.moveaxis(x, axis, -1), matrix.T.astype(np.float32))
+        x = ops.moveaxis(moved, -1, axis)
+    return Tensor(x, t.perm)
+
+
 register_all(
     {
     "Resize": convert_resize,
+    "Upsample": convert_upsample,
     }
 )

@@ -338,8 +338,8 @@ def convert_sequence_at(ctx: NodeContext) -> Value:
 def convert_pad(ctx: NodeContext) -> Tensor:
     t = ctx.tensor(0)
     mode = ctx.attr("mode", "constant")
-    if mode not in ("constant", "reflect"):
-        raise ctx.error(f"mode='{mode}' is not supported (constant and reflect are)")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise ctx.error(f"mode='{mode}' is not supported (constant, reflect, edge and wrap are)")
     pads = ctx.ints(1, "pads", "pads")
     if pads is None:
         raise ctx.error("missing pads")
@@ -354,7 +354,36 @@ def convert_pad(ctx: NodeContext) -> Tensor:
     width = [per_axis.get(a, (0, 0)) for a in t.perm]
     if mode == "constant":
         return Tensor(ops.pad(t.value, width, constant_values=fill), t.perm)
-    return Tensor(ops.pad(t.value, width, mode="reflect"), t.perm)
+    if mode == "reflect":
+        return Tensor(ops.pad(t.value, width, mode="reflect"), t.perm)
+    return Tensor(_pad_by_slices(ctx, t, width, mode), t.perm)
+
+
+def _pad_by_slices(ctx: NodeContext, t: Tensor, width: list[tuple[int, int]], mode: str) -> Any:
+    """edge (repeat the border value) and wrap (continue from the other side) padding as slices and a
+    concatenation per axis: the same on every Keras backend (backends name and support these modes differently)."""
+    x = t.value
+    for axis, (before, after) in enumerate(width):
+        if not before and not after:
+            continue
+        size = x.shape[axis]
+        if size is None:
+            raise ctx.error(f"{mode} padding of a dynamic axis is not supported")
+        if mode == "wrap" and max(before, after) > size:
+            raise ctx.error(f"wrap padding wider than the axis ({max(before, after)} > {size}) is not supported")
+
+        def part(start: int, stop: int) -> Any:
+            index = [slice(None)] * len(x.shape)
+            index[axis] = slice(start, stop)
+            return x[tuple(index)]
+
+        if mode == "edge":
+            pieces = [ops.repeat(part(0, 1), before, axis=axis)] if before else []
+            pieces += [x] + ([ops.repeat(part(size - 1, size), after, axis=axis)] if after else [])
+        else:
+            pieces = ([part(size - before, size)] if before else []) + [x] + ([part(0, after)] if after else [])
+        x = ops.concatenate(pieces, axis=axis)
+    return x
 
 
 def convert_tile(ctx: NodeContext) -> Tensor:

@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "context": "zoo.models.context",
     "vae": "zoo.models.vae",
     "dcgan": "zoo.models.dcgan",
+    "style-transfer": "zoo.models.style_transfer",
     "text-rnn": "zoo.models.text_rnn",
     "forecast-gru": "zoo.models.forecast_gru",
     "siamese-lstm": "zoo.models.siamese_lstm",
