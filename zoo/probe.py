@@ -36,6 +36,7 @@ class ProbeReport:
     data: str
     labels_per_class: int
     seeds: list[int]
+    image_size: int  # side of the images the stages saw
     train_images: int  # labelled images per seed (labels_per_class x classes, fewer when a class has fewer)
     test_images: int
     stages: list[dict[str, Any]]  # per stage: name, channels, grid, features, pretrained/random accuracies (per seed, mean, spread)
@@ -129,14 +130,19 @@ def summary(values: list[float]) -> dict[str, Any]:
 
 
 def probe(run: str | Path, labels_per_class: int = 10, seeds: list[int] | None = None,
-          log: Callable[[str], None] = print) -> ProbeReport:
-    """Probe every stage of the backbone of ``run`` against random init; writes probe.json and probe.png there."""
+          log: Callable[[str], None] = print, image_size: int = 0) -> ProbeReport:
+    """Probe every stage of the backbone of ``run`` against random init; writes probe.json and probe.png there.
+
+    ``image_size`` > 0 resizes the run's images to that side first (e.g. a context encoder, which saw
+    32 px patches of 112 px images, probed on whole images at 32 px)."""
     from zoo import artifacts
     from zoo import io as zio
 
     seeds = check_seeds(list(seeds) if seeds is not None else [0, 1, 2])
     if labels_per_class < 1:
         raise ZooError(f"--labels-per-class {labels_per_class} must be at least 1 (e.g. 10).")
+    if image_size < 0 or image_size > 4096:
+        raise ZooError(f"--image-size {image_size} is out of range; give 0 (the run's own size) or a side up to 4096.")
     art = artifacts.load(run)
     name, weights = backbone_of(art)
     spec = art.spec
@@ -151,6 +157,14 @@ def probe(run: str | Path, labels_per_class: int = 10, seeds: list[int] | None =
     needed = np.unique(np.concatenate([labelled_rows(data.targets, train, labels_per_class, s) for s in seeds] + [test]))
     where = {int(r): i for i, r in enumerate(needed)}
     images = data.images[needed]
+    if image_size:
+        import torch.nn.functional as F
+        from zoo.backbones import BACKBONES
+
+        smallest = BACKBONES[name].min_size if name in BACKBONES else 1
+        if image_size < smallest:
+            raise ZooError(f"--image-size {image_size} is below what {name} accepts ({smallest}); give at least {smallest}.")
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     ours = stage_features(pretrained, images)
     acc: dict[str, list[list[float]]] = {"pretrained": [[] for _ in names], "random": [[] for _ in names]}
     test_idx = np.array([where[int(r)] for r in test])
@@ -169,7 +183,7 @@ def probe(run: str | Path, labels_per_class: int = 10, seeds: list[int] | None =
         stages.append({"stage": stage, "features": int(dim), "pretrained": summary(acc["pretrained"][k]),
                        "random": summary(acc["random"][k])})
     report = ProbeReport(run=str(art.root), model=art.name, backbone=name, data=str(spec.config.data),
-                         labels_per_class=labels_per_class, seeds=seeds, train_images=n_train, test_images=len(test),
+                         labels_per_class=labels_per_class, seeds=seeds, image_size=int(images.shape[-1]), train_images=n_train, test_images=len(test),
                          stages=stages, settings={"classifier": "StandardScaler + LogisticRegression(C=1, max_iter=2000)",
                                                   "pooling": f"adaptive average to g x g, g in 4/2/1, <= {MAX_FEATURES} features"})
     zio.write_json(art.root / REPORT_JSON, report.to_dict())

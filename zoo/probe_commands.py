@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
 def probe_command(
     run: str = typer.Argument(..., help="A run whose model has a backbone (rotnet, context, noise-level, transfer)."),
     labels_per_class: int = typer.Option(10, "--labels-per-class", min=1, max=100000, help="Labelled training images per class for each probe."),
+    image_size: int = typer.Option(0, "--image-size", min=0, max=4096, help="Resize the run's images to this side first (0: the run's own size)."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds: each draws its labelled subset and its random-init backbone."),
 ) -> None:
     """Linear probe per backbone stage: logistic regression on each stage's pooled features with few labels,
@@ -27,9 +28,9 @@ def probe_command(
     except ValueError:
         raise ZooError(f"--seeds '{seeds}' is not a comma-separated list of integers; write e.g. --seeds 0,1,2.") from None
     console = Console()
-    report = probe(run, labels_per_class=labels_per_class, seeds=seed_list, log=console.print)
+    report = probe(run, labels_per_class=labels_per_class, seeds=seed_list, log=console.print, image_size=image_size)
     table = Table(title=f"linear probe per stage of {report.backbone} ({report.model} run, {report.data}, "
-                        f"{report.labels_per_class} labels/class, {report.test_images} test images)")
+                        f"{report.image_size} px, {report.labels_per_class} labels/class, {report.test_images} test images)")
     for col in ("stage", "features", "run's backbone", "random init", "difference"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for s in report.stages:
