@@ -157,7 +157,8 @@ def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run direc
         console.print(table)
         nabac = str(report.nabac) if report.nabac is not None else f"not reached ({report.classes_broken} of {len(report.classes)} classes broken)"
         console.print(f"effectiveness: {100 * report.effectiveness['95']:.1f}% at 95% confidence, {100 * report.effectiveness['99']:.1f}% at 99% "
-                      f"(clean test images: {100 * report.clean_confident['95']:.1f}% / {100 * report.clean_confident['99']:.1f}%); "
+                      f"(clean test images: {100 * report.clean_confident['95']:.1f}% / {100 * report.clean_confident['99']:.1f}%; "
+                      f"the unmodified start images: {100 * report.start_confident['95']:.1f}% / {100 * report.start_confident['99']:.1f}%); "
                       f"NABAC {nabac} of {report.attempts} attempts")
         f = report.features
         console.print(f"crafted features on the attacker's backbone (medians): target / largest other {f['target_over_rest_median']:.3g} "

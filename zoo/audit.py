@@ -62,6 +62,7 @@ class AuditReport:
     attempts: int
     effectiveness: dict[str, float]  # "95" / "99" -> share of crafted inputs at >= that confidence
     clean_confident: dict[str, float]  # the same share on the clean test images (for comparison)
+    start_confident: dict[str, float]  # the same share on the start images the crafted inputs grew from (the attack's own baseline)
     nabac: int | None  # attempts until every class is hit at >= 95%; None: never
     classes_broken: int
     per_class: list[dict[str, Any]]
@@ -261,11 +262,14 @@ def audit(run: str | Path, settings: AuditSettings | None = None, log: Callable[
     scored = score(probabilities, order, classes)
     clean = softmax(np.concatenate([predict({"image": test[i:i + 256].numpy()})[0] for i in range(0, len(test), 256)]))
     clean_conf = {f"{round(100 * t)}": float(np.mean(clean.max(1) >= t)) for t in THRESHOLDS}
+    started = softmax(predict({"image": seeds.numpy()})[0])
+    start_conf = {f"{round(100 * t)}": float(np.mean(started.max(1) >= t)) for t in THRESHOLDS}
     n, frozen = stage_counts(art)
     head_layers = sum(isinstance(m, torch.nn.Linear) for m in art.model.head.modules())
     report = AuditReport(run=str(art.root), backbone=spec.config.backbone, backbone_source=origin, freeze=spec.config.freeze,
                          stages=n, frozen_stages=frozen, retrained_stages=n - frozen, retrained_layers=n - frozen + head_layers,
-                         classes=classes, neurons=len(neurons), attempts=len(neurons), clean_confident=clean_conf, features=ratios,
+                         classes=classes, neurons=len(neurons), attempts=len(neurons), clean_confident=clean_conf, start_confident=start_conf,
+                         features=ratios,
                          onnx=str(onnx_path), settings=asdict(settings), **scored)
     zio.write_json(art.root / REPORT_JSON, report.to_dict())
     plot_crafted(seeds, crafted, probabilities, classes, mean, std, art.root / PICTURE_PNG)
