@@ -86,7 +86,9 @@ def test_audit_writes_report_and_picture(victim: Path, capsys: pytest.CaptureFix
 @pytest.mark.parametrize("which, expected", [("rotnet", "not transfer-learned"), ("transfer", "random init")])
 def test_audit_refuses_a_model_that_is_not_transfer_learned(which: str, expected: str, tiny_run,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["audit", str(tiny_run(which))], capsys)
+    run = tiny_run(which)
+    capsys.readouterr()  # the fixture's training output (and its logging) is not the command's
+    code, _, err = run_cli(["audit", str(run)], capsys)
     assert code != 0 and expected in err and "Traceback" not in err, err
     assert len([line for line in err.strip().splitlines() if line.strip()]) <= 3
     assert not (tiny_run(which) / "audit.json").exists()
