@@ -118,4 +118,5 @@ def test_audit_report_renders_in_the_model_card(victim: Path, capsys: pytest.Cap
     text = card.render(art, card.CardContext("me/victim", files={"model.safetensors", "audit.json", "audit.png"}))
     assert "Security audit: target-agnostic attack" in text and "![original vs crafted inputs](audit.png)" in text
     assert f"{100 * report['effectiveness']['95']:.1f}%" in text
+    assert "unmodified start images" in text and "target / largest other neuron" in text  # why it works or fails
     assert "Security audit" not in card.render(art, card.CardContext("me/victim", files={"model.safetensors"}))
