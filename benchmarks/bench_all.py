@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="Threads for both runtimes (default: all physical cores).")
     parser.add_argument("--no-torch-compile", action="store_true", help="Skip torch.compile (it compiles once per batch size).")
     parser.add_argument("--no-profile", action="store_true", help="Skip the onnxruntime/torch.profiler runs.")
+    parser.add_argument("--fp16", action="store_true", help="Also measure fp16 ONNX files (max |Δ| and the task metric).")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Use a run's existing bench.json instead of measuring it again (only rewrite the page).")
     return parser.parse_args(argv)
 
 
@@ -62,12 +65,16 @@ def bench_command(run: Path, out: Path, args: argparse.Namespace) -> list[str]:
     command += ["--threads", str(args.threads)] if args.threads else []
     command += [] if args.no_profile else ["--profile"]
     command += ["--no-torch-compile"] if args.no_torch_compile else []
+    command += ["--fp16"] if args.fp16 else []
     return command
 
 
 def bench(run: Path, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
     """(bench.json of ``run``, "") or (None, why it failed)."""
     out = args.bench_out / model_of(run) if args.bench_out else run
+    if args.reuse and (out / "bench.json").is_file():
+        print(f"reusing {out / 'bench.json'}", flush=True)
+        return json.loads((out / "bench.json").read_text(encoding="utf-8")), ""
     command = bench_command(run, out, args)
     print("$", " ".join(command[2:]), flush=True)
     env = {**os.environ, "COLUMNS": "200"}  # the captured table is printed at full width
@@ -115,6 +122,45 @@ def targets_table(results: list[tuple[Path, str, dict[str, Any] | None, str]]) -
     return lines
 
 
+def verdict(check: str | None) -> str:
+    """The status word of a row's ``check``: matched, differs, not compared or reference."""
+    text = (check or "").strip()
+    for word in ("matched", "differs", "not compared", "reference"):
+        if text.startswith(word):
+            return word
+    return text or "not compared"
+
+
+def correctness_table(results: list[tuple[Path, str, dict[str, Any] | None, str]]) -> list[str]:
+    """Are the outputs right? One row per model, runtime and precision over every provider and batch size:
+    the verdicts, the largest difference to PyTorch eager on the same inputs and the task metric."""
+    lines = ["| model | runtime / provider | precision | status | max abs diff vs PyTorch | task metric (PyTorch) |",
+             "| --- | --- | --- | --- | ---: | --- |"]
+    for _, model, doc, error in results:
+        if doc is None:
+            lines.append(f"| {model} | | | could not run: {error} | | |")
+            continue
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for row in doc["results"]:
+            if row["runtime"] == "onnxruntime":
+                groups.setdefault((row["runtime"], row["provider"], row["precision"]), []).append(row)
+        for (runtime, provider, precision), rows in groups.items():
+            ran = [r for r in rows if r["status"] == "ok"]
+            if not ran:
+                reason = rows[0].get("reason") or rows[0]["status"]
+                lines.append(f"| {model} | {runtime} / {provider} | {precision} | could not run: {reason} | | |")
+                continue
+            words = sorted({verdict(r.get("check")) for r in ran})
+            diffs = [r["max_abs_diff"] for r in ran if r.get("max_abs_diff") is not None]
+            metric = next((r for r in ran if r.get("task_metric") is not None), None)
+            metric_text = "" if metric is None else (f"{metric['task_metric_name']} {metric['task_metric']:.4g}"
+                                                     + ("" if metric.get("task_metric_torch") is None
+                                                        else f" ({metric['task_metric_torch']:.4g})"))
+            lines.append(f"| {model} | {runtime} / {provider} | {precision} | {', '.join(words)} | "
+                         f"{'' if not diffs else f'{max(diffs):.2g}'} | {metric_text} |")
+    return lines
+
+
 def profile_lines(doc: dict[str, Any]) -> list[str]:
     """Where the time goes at batch size 1: top operators of onnxruntime fp32/int8 and PyTorch eager."""
     lines = []
@@ -141,6 +187,10 @@ def section(results: list[tuple[Path, str, dict[str, Any] | None, str]], unbench
         load = machine.get("load_average")
         lines += [f"Machine: {machine_line(machine)}."
                   + (f" Load average when the first bench started: {load[0]:.2f} (1 min)." if load else ""), ""]
+    lines += ["### Are the outputs right?", "",
+              "Every onnxruntime configuration against PyTorch eager on the same real inputs (fp32 within 1e-4, fp16 "
+              "within 1e-2; int8 judged by the task metric, at most 0.01 worse), over all batch sizes.", "",
+              *correctness_table(results), ""]
     lines += ["### Speed targets (CPU, batch size 1, side by side in one run)", "", *targets_table(results), ""]
     if unbenched:
         lines += [f"Not benchmarked (no trained run given): {', '.join(unbenched)}.", ""]

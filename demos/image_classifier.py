@@ -2,6 +2,8 @@
 probabilities, class names from the document's labels) -> the top-k classes with probabilities.
 A model whose document has a further output of meaning ``image`` (e.g. capsnet's reconstruction, pixels
 in [0, 1]) also gets that picture, from a second endpoint ``/<model>_reconstruct``.
+A model served from PyTorch weights (``DemoModel.explain`` set) gets an "Explain" tab: Grad-CAM of the upload
+(endpoint ``/<model>_explain``); ONNX-only demos (Spaces) have no gradients, so no tab.
 With ``DemoHook.extra["rotations"]`` (degrees per class, as rotnet's), it also shows the upload turned
 back upright by the predicted angle (endpoint ``/<model>_upright``).
 Torch-free and zoo-free (copied into generated Spaces).
@@ -94,5 +96,13 @@ def build(model: DemoModel) -> None:
             upright = gr.Image(label="turned back upright by the predicted angle", type="pil", elem_id=f"{model.name}-upright")
             verdict = gr.Textbox(label="predicted rotation", elem_id=f"{model.name}-rotation")
         button.click(user_errors(classifier.upright), image, [upright, verdict], api_name=f"{model.name}_upright")
+    if model.explain is not None:
+        with gr.Tabs():
+            with gr.Tab("Explain", id=f"{model.name}-explain-tab"):
+                explain_button = gr.Button("Explain (Grad-CAM)", elem_id=f"{model.name}-explain")
+                heat = gr.Image(label="input | Grad-CAM heatmap | overlay", type="numpy", format="png", interactive=False,
+                                elem_id=f"{model.name}-gradcam")
+                why = gr.Textbox(label="explained class", elem_id=f"{model.name}-explained")
+        explain_button.click(user_errors(model.explain), image, [heat, why], api_name=f"{model.name}_explain")
     if images:
         gr.Examples([[p] for p in images], [image], label="Examples from the data set")

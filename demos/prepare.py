@@ -297,5 +297,10 @@ def demo_model(prepared: Prepared, *, threads: int | None = None) -> DemoModel:
     if prepared.onnx is not None:
         return onnx_model(prepared.name, prepared.onnx, prepared.hook, prepared.examples, threads)
     predict = BatchingPredict(prepared.source.predictor(), MAX_BATCH_ROWS)
+    explain = None
+    if prepared.hook.get("kind") == "image-classifier" and prepared.source.artifact is not None:
+        from zoo.visualize.demo import gradcam_explainer
+
+        explain = gradcam_explainer(prepared.source.artifact)
     return DemoModel(name=prepared.name, document=prepared.document, hook=prepared.hook, predict=predict,
-                     examples=prepared.examples, backend="PyTorch (CPU)")
+                     examples=prepared.examples, backend="PyTorch (CPU)", explain=explain)

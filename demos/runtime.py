@@ -32,6 +32,8 @@ class DemoModel:
     predict: Predict
     examples: dict[str, Any] = field(default_factory=dict)
     backend: str = "onnxruntime"
+    # image path -> (picture, sentence): Grad-CAM, given by the zoo side only when PyTorch weights are served
+    explain: Callable[[Any], tuple[np.ndarray, str]] | None = None
 
     @property
     def kind(self) -> str:

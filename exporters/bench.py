@@ -613,7 +613,7 @@ def add_task_metrics(rows: list[dict[str, Any]], src: ResolvedSource, models: di
     through that file on that provider (``task_metric``), beside PyTorch's (``task_metric_torch``, when the
     source has weights) and the name of the headline metric; int8's ``check`` then says the drop, judged
     against exporters.parity's DEFAULT_METRIC_TOLERANCE. Evaluated once per (provider, precision)."""
-    from exporters.parity import DEFAULT_METRIC_TOLERANCE
+    from exporters.parity import DEFAULT_METRIC_TOLERANCE, primary_drop
     from exporters.runtime import onnx_predictor
 
     groups = sorted({(r["provider"], r["precision"]) for r in rows if r["runtime"] == "onnxruntime"
@@ -641,7 +641,7 @@ def add_task_metrics(rows: list[dict[str, Any]], src: ResolvedSource, models: di
         row.update(task_metric=round(value, 6), task_metric_name=name,
                    task_metric_torch=None if reference is None else round(float(reference), 6))
         if row["precision"].startswith("int8") and reference is not None and str(row.get("check", "")).startswith("compared"):
-            drop = float(reference) - value
+            drop = primary_drop(name, float(reference), value)  # a rise of an error metric is a drop too
             verdict = "matched" if drop <= DEFAULT_METRIC_TOLERANCE else "differs"
             row["check"] = (f"{verdict} (int8: {name} {value:.4f} vs PyTorch {float(reference):.4f}, drop {drop:+.4f}, "
                             f"tolerance {DEFAULT_METRIC_TOLERANCE:g})")

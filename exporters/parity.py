@@ -73,14 +73,20 @@ def decision_agreement(tensor: TensorSpec, reference: np.ndarray, candidate: np.
             "decision_threshold": threshold}
 
 
+def primary_drop(metric: str, reference: float, candidate: float) -> float:
+    """How much worse ``candidate`` is than ``reference`` on ``metric`` (positive = worse): a fall for
+    accuracy-like metrics, a rise for errors, losses and perplexity (:data:`LOWER_IS_BETTER`)."""
+    sign = -1.0 if any(word in metric.lower() for word in LOWER_IS_BETTER) else 1.0
+    return sign * (float(reference) - float(candidate))
+
+
 def metric_change(spec: ZooModel, reference: dict[str, float], candidate: dict[str, float]) -> dict[str, Any]:
     """Both metric sets, their differences, and the drop of the primary metric (positive = worse)."""
     keys = [k for k in reference if k in candidate and isinstance(reference[k], (int, float))]
     primary = spec.primary_metric
     drop = None
     if primary in reference and primary in candidate:
-        sign = -1.0 if any(word in primary.lower() for word in LOWER_IS_BETTER) else 1.0
-        drop = sign * (reference[primary] - candidate[primary])
+        drop = primary_drop(primary, reference[primary], candidate[primary])
     return {"primary": primary, "reference": reference, "candidate": candidate,
             "change": {k: candidate[k] - reference[k] for k in keys}, "primary_drop": drop}
 
@@ -98,7 +104,9 @@ def check_parity(spec: ZooModel, reference: Predict, candidate: Predict, *, prec
     dynamic = (target or {}).get("dynamic_batch", True)
     export_spec = spec.export_spec()
     batches = tuple(export_spec.parity_batches) if dynamic else ()
-    axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items()} if dynamic else {}
+    # only the axes this graph's inputs have (a model's other graph, e.g. an encoder of one input, may lack some)
+    own_axes = {axis for t in spec.inputs() for axis in t.shape if isinstance(axis, str)}
+    axis_sizes = {axis: tuple(sizes) for axis, sizes in export_spec.axis_sizes.items() if axis in own_axes} if dynamic else {}
     inputs = spec.example_inputs(max([rows, *batches]), split="test")
     outputs = compare_outputs(spec, reference(_first(inputs, rows)), _run_candidate(candidate, _first(inputs, rows),
                                                                                     "the held-out rows", target))

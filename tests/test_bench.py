@@ -241,6 +241,26 @@ def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> N
     assert no_reference["check"].startswith("not compared") and no_reference["max_abs_diff"] is None
 
 
+def test_int8_verdict_reads_an_error_metric_the_right_way_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a lower-is-better headline metric (forecast MAE, perplexity) a rise is the drop: int8 that
+    raises the MAE by 0.5 differs, int8 that lowers it matches (the old rule read both backwards)."""
+    from types import SimpleNamespace
+
+    import exporters.runtime
+    from exporters.bench import add_task_metrics
+
+    maes = {"torch": 1.0, "worse.onnx": 1.5, "better.onnx": 0.9}
+    spec = SimpleNamespace(primary_metric="test/mae", evaluate=lambda predict: {"test/mae": maes[predict]})
+    src = SimpleNamespace(kind="pytorch", spec=spec, predictor=lambda: "torch")
+    monkeypatch.setattr(exporters.runtime, "onnx_predictor", lambda path, providers: Path(path).name)
+    rows = [{"runtime": "onnxruntime", "provider": "cpu", "precision": precision, "batch_size": 1, "status": "ok",
+             "check": "compared"} for precision in ("int8-dynamic", "int8-static")]
+    worse, better = add_task_metrics(rows, src, {"int8-dynamic": tmp_path / "worse.onnx",
+                                                 "int8-static": tmp_path / "better.onnx"})
+    assert worse["check"].startswith("differs (int8: test/mae 1.5000 vs PyTorch 1.0000, drop +0.5000"), worse
+    assert better["check"].startswith("matched (int8: test/mae 0.9000 vs PyTorch 1.0000, drop -0.1000"), better
+
+
 def test_bench_json_records_the_onnxruntime_build(benched: tuple[Path, dict[str, Any], str]) -> None:
     import onnxruntime as ort
 

@@ -420,6 +420,15 @@ def test_demo_without_model_serves_every_trained_model_in_tabs(tiny_run: Any, si
                 for c in got["confidences"]:
                     assert c["confidence"] == pytest.approx(direct[names.index(c["label"])], abs=2e-6), (model.name, c)
                 continue
+            if model.kind == "text-pair":  # two typed texts -> the tokenizer JSON -> two int64 id inputs
+                from demos.text import Tokenizer
+
+                left, right = model.examples["pairs"][0]
+                tokenizer = Tokenizer(model.document["tokenizer"])
+                direct = session.run(None, {"left": tokenizer.batch([left]), "right": tokenizer.batch([right])})[0]
+                score, _ = client.predict(left, right, api_name=f"/{model.name}_compare")
+                assert score == pytest.approx(float(direct[0, 0]), abs=2e-6)
+                continue
             if model.kind == "forecast":
                 from demos.forecast import parse_values
 

@@ -32,18 +32,20 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture(scope="module")
 def released(hub: FakeHub, siamese_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """benchmarks/release.py --recipe tiny --models siamese --run (the session's tiny siamese run, so the suite
-    trains it once), in this process, into a fresh presets file. Keras is left out here: test_hub pushes it."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import release as release_script
+    """`zoo release --recipe tiny --models siamese --run` (the session's tiny siamese run, so the suite trains it
+    once), in this process, into a fresh presets file. The environment's HF_ENDPOINT names a closed port: the
+    release reaches the Hub only through `--endpoint`. Keras is left out here: test_hub pushes it."""
     from hub_server import hub_environment
+
+    from cli import main
 
     work = tmp_path_factory.mktemp("release")
     presets = work / "presets.json"
-    with hub_environment(hf_env(hub.url, work / "hf-home", token=TOKEN)):
-        code = release_script.main(["--owner", OWNER, "--models", "siamese", "--recipe", "tiny", "--run", str(siamese_run),
-                                    "--formats", "onnx,fp16,int8", "--presets-file", str(presets), "--no-progress"])
-    assert code == 0
+    with hub_environment(hf_env(f"http://127.0.0.1:{_free_port()}", work / "hf-home", token=TOKEN)):
+        with pytest.raises(SystemExit) as done:
+            main(["release", "--owner", OWNER, "--models", "siamese", "--recipe", "tiny", "--run", str(siamese_run),
+                  "--endpoint", hub.url, "--formats", "onnx,fp16,int8", "--presets-file", str(presets), "--no-progress"])
+    assert done.value.code in (0, None)
     return {"presets": presets, "run": siamese_run}
 
 
@@ -211,3 +213,13 @@ def test_hub_model_without_demo_json_still_serves_its_pushed_onnx(hub: FakeHub, 
     assert prepared.source is not None and prepared.onnx is not None and prepared.onnx.name == "model.onnx"
     assert prepared.onnx.parent == prepared.source.path and not any("exporting" in line for line in said)
     assert prepared.hub_repo == older
+
+
+def test_release_of_one_run_needs_its_model_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["release", "--owner", OWNER, "--run", str(tmp_path), "--presets-file", str(tmp_path / "presets.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and "name its model with --models MODEL" in err[0]
+    assert not (tmp_path / "presets.json").exists()

@@ -86,6 +86,32 @@ class PushResult:
     sha256: dict[str, str]  # every pushed file -> its sha256 (what a release records in the presets file)
 
 
+@contextlib.contextmanager
+def use_endpoint(endpoint: str | None) -> Iterator[None]:
+    """Talk to ``endpoint`` (e.g. a company Hub mirror) inside the block, as if HF_ENDPOINT had been set at
+    start-up: huggingface_hub reads it once, at import, so its constants are re-read on entry and on exit.
+    ``None`` changes nothing."""
+    if not endpoint:
+        yield
+        return
+    import importlib
+    import os
+
+    from huggingface_hub import constants
+
+    saved = os.environ.get("HF_ENDPOINT")
+    os.environ["HF_ENDPOINT"] = endpoint.rstrip("/")
+    importlib.reload(constants)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HF_ENDPOINT", None)
+        else:
+            os.environ["HF_ENDPOINT"] = saved
+        importlib.reload(constants)
+
+
 def parse_ref(text: str) -> HubRef:
     """``hf://OWNER/NAME[@REV]`` or ``OWNER/NAME[@REV]`` -> HubRef (a ZooError names the expected form)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id

@@ -1,7 +1,8 @@
-"""`zoo push` and `zoo pull`: the Hugging Face Hub commands. Light to import; the work is in ``zoo.hub``."""
+"""`zoo push`, `zoo pull` and `zoo release`: the Hugging Face Hub commands. Light to import; the work is in ``zoo.hub``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -10,6 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command("push")(push)
     app.command("pull")(pull)
+    app.command("release")(release)
 
 
 def push(
@@ -53,3 +55,38 @@ def pull(
     patterns = [p.strip() for item in files or [] for p in item.split(",") if p.strip()]
     path = hub.download(repo, patterns or list(hub.DOWNLOADABLE), force_download=force_download)
     typer.echo(str(path))
+
+
+def release(
+    owner: str = typer.Option(..., "--owner", help="Hub user or organisation to publish to (repos OWNER/MODEL, or OWNER/MODEL-RECIPE for a preset recipe)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated model names (default: every model in `zoo list`)."),
+    recipe: str = typer.Option("default", "--recipe", help="default (the model's `zoo train` defaults), tiny (its smoke-test config) or a preset name of its card."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL (default: $HF_ENDPOINT, else huggingface.co)."),
+    presets_file: Optional[Path] = typer.Option(None, "--presets-file", help="Presets file to record the release in (default: $ZOO_PRESETS, else the package's zoo/presets.json)."),
+    runs: Path = typer.Option(Path("runs/release"), "--runs", help="Folder for the release's training runs."),
+    formats: str = typer.Option("onnx,keras,fp16,int8", "--formats", help="Formats exported, parity-checked and pushed beside the weights."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Publish this finished run (one model, named with --models) instead of training it."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars while training."),
+) -> None:
+    """Publish pretrained presets: train each model's recipe, export every format, push it and record it.
+
+    Each model is trained into RUNS/MODEL/RECIPE, exported (ONNX, Keras, ONNX fp16/int8 under onnx/, each
+    parity-checked), pushed as one commit, and recorded in the presets file with the published revision,
+    every file's sha256 and the metrics, so `zoo demo MODEL --pretrained` serves exactly those files.
+    Needs a write token (HF_TOKEN or `hf auth login`)."""
+    from rich.console import Console
+
+    from zoo import hub
+    from zoo.errors import ZooError
+    from zoo.release import release as run_release
+
+    names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    if run is not None and len(names) != 1:
+        raise ZooError("--run publishes one finished run; name its model with --models MODEL.")
+    console = Console()
+    with hub.use_endpoint(endpoint):
+        presets = run_release(names, owner, recipe=recipe, runs_dir=runs, presets_path=presets_file, run=run,
+                              formats=tuple(f.strip() for f in formats.split(",") if f.strip()), progress=progress,
+                              log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    for preset in presets:
+        console.print(f"{preset.weights}  sha256 {preset.sha256}  {preset.metrics}", highlight=False, soft_wrap=True)

@@ -4,7 +4,7 @@ they reach, and the resolution `--pretrained` / a preset name -> a verified loca
 Torch-free (stdlib only at import). A preset's *recipe* (name, description, config) lives on the model
 card (``zoo/models/<name>/__init__.py``); what a release *published* (revision, sha256 of every pushed
 file, metrics) is data in ``zoo/presets.json`` (or the file $ZOO_PRESETS names), written by
-``benchmarks/release.py`` and merged onto the card's presets by :func:`presets_for`.
+``zoo release`` and merged onto the card's presets by :func:`presets_for`.
 
 Every command that takes a SOURCE also takes ``pretrained:MODEL[:PRESET]`` (what ``--pretrained`` and
 ``--preset NAME`` expand to): the preset's files are downloaded through :mod:`zoo.hub` and each one is
@@ -71,7 +71,7 @@ def read_published(path: Path | None = None) -> dict[str, list[dict[str, Any]]]:
         models = None
     if not isinstance(models, dict):
         raise ZooError(f"{path} is not a zoo presets file (format {PRESETS_FORMAT}); restore it from git or rerun "
-                       "benchmarks/release.py to write it again.")
+                       "`zoo release` to write it again.")
     return models
 
 

@@ -1,6 +1,6 @@
 """A release: train each model's recipe, export every format, push it to OWNER on a Hub endpoint and record
 the published revision, the sha256 of every pushed file and the metrics in the presets file the cards read
-(``zoo/presets.json`` or $ZOO_PRESETS). Driven by ``benchmarks/release.py``; the Hub is $HF_ENDPOINT."""
+(``zoo/presets.json`` or $ZOO_PRESETS). Driven by ``zoo release`` (zoo/hub_commands.py); the Hub is $HF_ENDPOINT."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def release_model(model: str, owner: str, *, recipe: str = DEFAULT_RECIPE, runs_
             raise ZooError(f"{run_dir} already holds a run; a release trains afresh: pass another --runs folder or delete it.")
         log(f"[{model}] training recipe '{recipe}' into {run_dir}")
         with quiet_training(False):
-            train(spec, run_dir, command=f"benchmarks/release.py --models {model} --recipe {recipe}", progress=progress)
+            train(spec, run_dir, command=f"zoo release --models {model} --recipe {recipe}", progress=progress)
     repo = f"{owner}/{repo_name or (model if recipe == DEFAULT_RECIPE else f'{model}-{recipe}')}"
     log(f"[{model}] exporting {', '.join(formats)} and pushing to {repo}")
     pushed = hub.push(str(run_dir), repo, formats=list(formats), commit_message=f"zoo release: {model} ({recipe})")

@@ -112,6 +112,9 @@ class Builder:
     used_outputs: set[str]
     taken_names: set[str] = field(default_factory=set)
     producers: dict[str, tuple[str, str]] = field(default_factory=dict)  # value -> (op type, node name)
+    # weight-holding layers keyed by their op, attributes and weights: ONNX nodes that read the same weights
+    # (a siamese model's two LSTM nodes) become calls of ONE shared Keras layer, as in the source model
+    shared_layers: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     # (id of Keras tensor, its perm, target perm) -> (that Keras tensor, converted Tensor); the
     # source is stored so its id cannot be recycled while the entry exists.
     _layout_cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[Any, Tensor]] = field(

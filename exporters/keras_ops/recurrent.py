@@ -14,7 +14,8 @@ ONNX and Keras differ in three ways that matter here:
   ``bidirectional`` a ``keras.layers.Bidirectional`` (which does that flip itself).
 
 ``sequence_lens`` becomes a Keras mask (masked steps keep the state and output zeros, as ONNX defines);
-the time axis and the batch stay dynamic.
+the time axis and the batch stay dynamic. Nodes with the same weights and attributes (one PyTorch LSTM run on two
+inputs, as in a siamese model) become calls of one shared Keras layer (``Builder.shared_layers``).
 """
 
 from __future__ import annotations
@@ -84,29 +85,37 @@ def _convert(ctx: NodeContext) -> list[Value | None]:
         return layers.SimpleRNN(hidden, activation=activation, **options)
 
     n_states = 2 if kind == "LSTM" else 1
+    key = (kind, direction, hidden, activation, recurrent_activation, reset_after, _digest(w, r, b))
+    layer = ctx.builder.shared_layers.get(key)  # a node reading the weights of an earlier one reuses its layer
+    new_layer = layer is None
     call: dict[str, Any] = {}
     if mask is not None:
         call["mask"] = mask
     if direction == "bidirectional":
-        layer = layers.Bidirectional(make_layer(False, ctx.layer_name(kind.lower())), merge_mode=None,
-                                     backward_layer=make_layer(True, ctx.layer_name(f"{kind.lower()}_backward")),
-                                     name=ctx.layer_name("bidirectional"))
+        if new_layer:
+            layer = layers.Bidirectional(make_layer(False, ctx.layer_name(kind.lower())), merge_mode=None,
+                                         backward_layer=make_layer(True, ctx.layer_name(f"{kind.lower()}_backward")),
+                                         name=ctx.layer_name("bidirectional"))
         if initial is not None:
             call["initial_state"] = [*initial[0], *initial[1]]
         result = layer(x.value, **call)
         ys = [result[0], result[1]]
         states = [list(result[2:2 + n_states]), list(result[2 + n_states:])]
         for sub, d in ((layer.forward_layer, 0), (layer.backward_layer, 1)):
-            sub.set_weights(_keras_weights(kind, w[d], r[d], b[d], gates, hidden, reset_after))
+            if new_layer:
+                sub.set_weights(_keras_weights(kind, w[d], r[d], b[d], gates, hidden, reset_after))
     else:
-        layer = make_layer(direction == "reverse", ctx.layer_name(kind.lower()))
+        if new_layer:
+            layer = make_layer(direction == "reverse", ctx.layer_name(kind.lower()))
         if initial is not None:
             call["initial_state"] = initial[0]
         result = layer(x.value, **call)
         y = result[0]
         ys = [ops.flip(y, axis=1) if direction == "reverse" else y]
         states = [list(result[1:])]
-        layer.set_weights(_keras_weights(kind, w[0], r[0], b[0], gates, hidden, reset_after))
+        if new_layer:
+            layer.set_weights(_keras_weights(kind, w[0], r[0], b[0], gates, hidden, reset_after))
+    ctx.builder.shared_layers[key] = layer
 
     # Keras: Y as [batch, seq, dir, hidden], states as [batch, dir, hidden]; perms map them to ONNX's axes.
     y_perm, state_perm = ((2, 0, 1, 3), (1, 0, 2)) if layout == 0 else ((0, 1, 2, 3), (0, 1, 2))
@@ -226,6 +235,16 @@ def _initial_states(ctx: NodeContext, x: Any, kind: str, n_dir: int, layout: int
                     hidden_zero = ops.zeros_like(other)
                 states[i] = hidden_zero
     return per_dir
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 def _stack(tensors: list[Any], axis: int) -> Any:

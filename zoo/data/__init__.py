@@ -50,6 +50,8 @@ CATALOG: dict[str, DatasetInfo] = {
                     "zoo.data.tabular:load_mouse_protein", "CC BY 4.0 (UCI)", offline=False),
         DatasetInfo("synthetic-reviews", "text", "Generated movie reviews (6000, 2 classes): the label is the polarity of the last opinion clause, negators flip it, so word order matters (a bag of words reaches ~59%).",
                     "zoo.data.text:load_reviews_set", "generated"),
+        DatasetInfo("synthetic-paraphrases", "text", "Generated sentence pairs (8000): same event in another word order (active, passive, clefts) vs. the roles swapped, same words either way, so word overlap says nothing about the label.",
+                    "zoo.data.text_pairs:load_paraphrases_set", "generated"),
         DatasetInfo("imdb", "text", "IMDB movie reviews (Maas et al. 2011; 25k train + 25k test, 2 classes) through a real downloader (aclImdb_v1.tar.gz, md5-checked).",
                     "zoo.data.text:load_imdb", "research use (Maas et al. 2011)", offline=False),
         DatasetInfo("synthetic-temperature", "series", "Generated hourly temperature record, 2 years: yearly and daily cycles, AR(1) weather with a 2-3 day memory, sensor noise.",
