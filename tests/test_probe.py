@@ -66,3 +66,13 @@ def test_probe_refuses_a_model_without_a_backbone(siamese_run: Path, capsys: pyt
     assert code != 0 and "no zoo backbone" in err and "Traceback" not in err, err
     assert len([line for line in err.strip().splitlines() if line.strip()]) <= 2
     assert not (siamese_run / "probe.json").exists()
+
+
+@pytest.mark.parametrize("model", ["transfer", "context"])
+def test_probe_works_on_other_backbone_models(model: str, tiny_run) -> None:
+    from zoo.probe import probe
+
+    run = tiny_run(model)
+    report = probe(run, labels_per_class=3, seeds=[0], log=lambda *_: None, image_size=32)
+    assert report.model == model and report.image_size == 32 and len(report.stages) == 3
+    assert json.loads((run / "probe.json").read_text())["model"] == model
