@@ -29,7 +29,7 @@ app = typer.Typer(name="zoo", no_args_is_help=True, pretty_exceptions_enable=Fal
 
 # Modules that add their commands to `app` through a `register(app)` function (kept light to import).
 COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_commands", "demos.commands", "zoo.tune_commands",
-                   "zoo.visualize.commands", "zoo.style_commands"]
+                   "zoo.visualize.commands", "zoo.style_commands", "zoo.probe_commands"]
 
 
 @app.command("list")
@@ -126,6 +126,7 @@ def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run direc
           steps: int = typer.Option(200, "--steps", min=1, max=100000, help="Gradient steps per crafted input."),
           lr: float = typer.Option(0.05, "--lr", min=1e-6, max=10.0, help="Adam step size on the normalised input."),
           boost: float = typer.Option(10.0, "--boost", min=1.0, max=1e6, help="Target neuron goal: boost x its largest clean activation."),
+          start: str = typer.Option("random", "--start", help="Start images: random test images, or top (per neuron, the test image that activates it most)."),
           neurons: int = typer.Option(0, "--neurons", min=0, help="Craft for the first N penultimate neurons only (0: all)."),
           seed: int = typer.Option(0, "--seed", min=0, help="Seed of the start images and of the query order."),
           backbone_from: Optional[str] = typer.Option(None, "--backbone-from", help="The public backbone the run started from, when its recorded --init-from no longer resolves."),
@@ -139,7 +140,7 @@ def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run direc
 
     from zoo.audit import AuditSettings, audit as run_audit
 
-    settings = AuditSettings(steps=steps, lr=lr, boost=boost, neurons=neurons, seed=seed, backbone_from=backbone_from, onnx=onnx)
+    settings = AuditSettings(steps=steps, lr=lr, boost=boost, start=start, neurons=neurons, seed=seed, backbone_from=backbone_from, onnx=onnx)
     reports = []
     for run in runs:
         with Progress(console=err_console, transient=True) as bar:
@@ -156,8 +157,15 @@ def audit(runs: list[str] = typer.Argument(..., help="Transfer-learned run direc
         console.print(table)
         nabac = str(report.nabac) if report.nabac is not None else f"not reached ({report.classes_broken} of {len(report.classes)} classes broken)"
         console.print(f"effectiveness: {100 * report.effectiveness['95']:.1f}% at 95% confidence, {100 * report.effectiveness['99']:.1f}% at 99% "
-                      f"(clean test images: {100 * report.clean_confident['95']:.1f}% / {100 * report.clean_confident['99']:.1f}%); "
+                      f"(clean test images: {100 * report.clean_confident['95']:.1f}% / {100 * report.clean_confident['99']:.1f}%; "
+                      f"the unmodified start images: {100 * report.start_confident['95']:.1f}% / {100 * report.start_confident['99']:.1f}%); "
                       f"NABAC {nabac} of {report.attempts} attempts")
+        f = report.features
+        console.print(f"crafted features on the attacker's backbone (medians): target / largest other {f['target_over_rest_median']:.3g} "
+                      f"(clean images, top / second: {f['clean_top_over_second_median']:.3g}), target / its clean maximum "
+                      f"{f['target_over_clean_median']:.3g} (goal {settings.boost:g}); target is the top feature in "
+                      f"{100 * f['target_is_top_share']:.0f}% of crafted inputs; {100 * f['dead_neuron_share']:.0f}% of neurons are zero "
+                      f"on every clean test image, {100 * f['clean_zero_feature_share']:.0f}% of clean features are exactly zero")
         console.print(f"report: {report.run}/audit.json, picture: {report.run}/audit.png, deployed model queried: {report.onnx}")
     if len(reports) > 1:
         table = Table(title="attack strength by freezing")

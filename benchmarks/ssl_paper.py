@@ -19,6 +19,15 @@ Two more tables (--table):
 
     python benchmarks/ssl_paper.py --table context --seeds 0 --pretext-epochs 3 --downstream-epochs 30 --threads 1
     python benchmarks/ssl_paper.py --table rotations --seeds 0,1 --pretext-epochs 5 --downstream-epochs 15 --threads 1
+
+A fourth (``--table stages``): the linear probe per backbone stage (`zoo probe`, zoo/probe.py) of each
+pretext encoder of --pretext (rotnet, noise-level at 32 px; context trained at 112 px, its pretext size, and probed,
+like its downstream runs above, on whole images at 32 px)
+against the same architecture from random init built under the same seed (which is the
+initialisation the pretext run itself started from), with --labels-per-class labels per class;
+per seed one pretext run and one probe (that seed's labelled subset), then mean ± spread over seeds.
+
+    python benchmarks/ssl_paper.py --table stages --pretext rotnet,noise-level,context --seeds 0,1,2 --pretext-epochs 10 --threads 1
 """
 
 from __future__ import annotations
@@ -49,13 +58,16 @@ def main() -> None:
     p.add_argument("--downstream-epochs", type=int, default=30)
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--out", default="", help="Also write the raw results as JSON here.")
-    p.add_argument("--table", default="pretext", choices=("pretext", "context", "rotations"))
+    p.add_argument("--table", default="pretext", choices=("pretext", "context", "rotations", "stages"))
+    p.add_argument("--context-epochs", type=int, default=3, help="Pretext epochs of context in --table stages (112 px: slower).")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (1 is often faster on a busy shared CPU).")
     a = p.parse_args()
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
+    if a.table == "stages":
+        return stages_table(a)
     if a.table != "pretext":
         return variants_table(a)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -133,6 +145,38 @@ def variants_table(a: argparse.Namespace) -> None:
         print(f"| {row} | {pre} | {cell(cells['linear probe'])} | {cell(cells['fine-tune'])} |")
     if a.out:
         Path(a.out).write_text(json.dumps({"args": vars(a), "table": table}, indent=1))
+
+
+def stages_table(a: argparse.Namespace) -> None:
+    """Linear probe per stage: each pretext encoder vs random init of the same architecture and seed."""
+    from zoo.probe import probe
+
+    common = {"data": a.data, "backbone": a.backbone, "checkpoint_every": 0}
+    # (pretext, stage) -> {"pretext": [...], "random": [...]}; plus the pretext accuracy per model
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    pretext_acc: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for seed in (int(s) for s in a.seeds.split(",")):
+            for name in a.pretext.split(","):
+                size, epochs = (112, a.context_epochs) if name == "context" else (32, a.pretext_epochs)
+                d = root / f"{name}-{seed}"
+                m = run(name, d, seed=seed, epochs=epochs, batch_size=64, image_size=size, **common)
+                pretext_acc.setdefault(name, []).append(m["test/pretext_acc"])
+                report = probe(d, labels_per_class=a.labels_per_class, seeds=[seed], log=lambda *_: None, image_size=32)
+                for s in report.stages:
+                    c = cells.setdefault((name, s["stage"]), {"pretext": [], "random": []})
+                    c["pretext"].append(s["pretrained"]["mean"])
+                    c["random"].append(s["random"]["mean"])
+                print(name, seed, {s["stage"]: (round(s["pretrained"]["mean"], 3), round(s["random"]["mean"], 3))
+                                   for s in report.stages}, flush=True)
+    print("\n| pretext (pretext test acc) | stage | probe on pretext encoder | probe on random init | difference |\n|---|---|---|---|---|")
+    for (name, stage), c in cells.items():
+        diff = [p - r for p, r in zip(c["pretext"], c["random"])]
+        print(f"| {name} ({cell(pretext_acc[name])}) | {stage} | {cell(c['pretext'])} | {cell(c['random'])} | {cell(diff)} |")
+    if a.out:
+        Path(a.out).write_text(json.dumps({"args": vars(a), "pretext_acc": pretext_acc,
+                                           "cells": {f"{n}/{s}": c for (n, s), c in cells.items()}}, indent=1))
 
 
 if __name__ == "__main__":

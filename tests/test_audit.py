@@ -49,6 +49,25 @@ def test_crafting_drives_the_chosen_neuron_to_the_top() -> None:
     assert (f[torch.arange(8), torch.arange(8)] > 1.2).all()  # above anything the clean images reach
 
 
+def test_top_start_and_feature_ratios() -> None:
+    from zoo.audit import feature_ratios, start_images
+    from zoo.errors import ZooError
+
+    images = torch.arange(4.0).view(4, 1, 1, 1)
+    clean = torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [2.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    gen = np.random.default_rng(0)
+    assert start_images(clean, images, [0, 1, 2], "top", gen).flatten().tolist() == [2.0, 1.0, 0.0]  # argmax per neuron
+    assert len(start_images(clean, images, [0, 1], "random", gen)) == 2
+    with pytest.raises(ZooError, match="random or top"):
+        start_images(clean, images, [0], "best", gen)
+    crafted = torch.tensor([[8.0, 2.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # neuron 0: 4x rest; neuron 1: tie; neuron 2 dead
+    r = feature_ratios(crafted, [0, 1, 2], clean)
+    assert r["target_over_rest_median"] == pytest.approx(1.0) and r["target_is_top_share"] == pytest.approx(1 / 3)
+    assert r["target_over_clean_median"] == pytest.approx(1 / 3)  # 8/2, 1/3, 0/0 -> median 1/3
+    assert r["dead_neuron_share"] == pytest.approx(1 / 3) and r["clean_zero_feature_share"] == pytest.approx(6 / 12)
+    assert r["clean_top_over_second_median"] > 1
+
+
 def test_audit_writes_report_and_picture(victim: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["audit", str(victim), "--steps", "20", "--neurons", "24"], capsys)
     assert code == 0, err
@@ -59,13 +78,17 @@ def test_audit_writes_report_and_picture(victim: Path, capsys: pytest.CaptureFix
     assert 0 <= report["effectiveness"]["99"] <= report["effectiveness"]["95"] <= 1
     assert Path(report["onnx"]).is_file() and Path(report["onnx"]).suffix == ".onnx"  # the deployed model was queried
     assert (victim / "audit.png").stat().st_size > 1000
-    assert "effectiveness" in out and "NABAC" in out
+    assert "effectiveness" in out and "NABAC" in out and "target / largest other" in out
+    assert set(report["features"]) >= {"target_over_rest_median", "target_over_clean_median", "dead_neuron_share"}
+    assert report["settings"]["start"] == "random"
 
 
 @pytest.mark.parametrize("which, expected", [("rotnet", "not transfer-learned"), ("transfer", "random init")])
 def test_audit_refuses_a_model_that_is_not_transfer_learned(which: str, expected: str, tiny_run,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["audit", str(tiny_run(which))], capsys)
+    run = tiny_run(which)
+    capsys.readouterr()  # the fixture's training output (and its logging) is not the command's
+    code, _, err = run_cli(["audit", str(run)], capsys)
     assert code != 0 and expected in err and "Traceback" not in err, err
     assert len([line for line in err.strip().splitlines() if line.strip()]) <= 3
     assert not (tiny_run(which) / "audit.json").exists()
@@ -95,4 +118,5 @@ def test_audit_report_renders_in_the_model_card(victim: Path, capsys: pytest.Cap
     text = card.render(art, card.CardContext("me/victim", files={"model.safetensors", "audit.json", "audit.png"}))
     assert "Security audit: target-agnostic attack" in text and "![original vs crafted inputs](audit.png)" in text
     assert f"{100 * report['effectiveness']['95']:.1f}%" in text
+    assert "unmodified start images" in text and "target / largest other neuron" in text  # why it works or fails
     assert "Security audit" not in card.render(art, card.CardContext("me/victim", files={"model.safetensors"}))

@@ -39,7 +39,8 @@ THRESHOLDS = (0.95, 0.99)
 class AuditSettings:
     steps: int = 200  # gradient steps per crafted input
     lr: float = 0.05  # Adam step size on the (normalised) input
-    boost: float = 10.0  # the target neuron's goal: boost x its largest |activation| on the clean start images
+    boost: float = 10.0  # the target neuron's goal: boost x its largest |activation| on the clean test images
+    start: str = "random"  # start images: "random" test images, or "top": per neuron the test image that activates it most
     neurons: int = 0  # craft for the first N neurons only (0: all)
     seed: int = 0
     backbone_from: str | None = None  # the attacker's backbone source, when the run's record no longer resolves
@@ -61,9 +62,11 @@ class AuditReport:
     attempts: int
     effectiveness: dict[str, float]  # "95" / "99" -> share of crafted inputs at >= that confidence
     clean_confident: dict[str, float]  # the same share on the clean test images (for comparison)
+    start_confident: dict[str, float]  # the same share on the start images the crafted inputs grew from (the attack's own baseline)
     nabac: int | None  # attempts until every class is hit at >= 95%; None: never
     classes_broken: int
     per_class: list[dict[str, Any]]
+    features: dict[str, Any]  # how close the crafted features came to "target high, rest zero" (see feature_ratios)
     onnx: str
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -116,14 +119,15 @@ def stage_counts(art: Any) -> tuple[int, int]:
 
 
 def craft(features: Callable[[Any], Any], seeds: Any, neurons: list[int], low: Any, high: Any,
-          settings: AuditSettings, progress: Callable[[int], None] | None = None) -> Any:
+          settings: AuditSettings, progress: Callable[[int], None] | None = None, clean_range: Any = None) -> Any:
     """Inputs, one per neuron in ``neurons`` (starting from the matching row of ``seeds``), whose features are
     that neuron at ``boost`` x its clean range and every other neuron at zero (Adam on the input,
-    kept inside the valid pixel range [low, high] per channel)."""
+    kept inside the valid pixel range [low, high] per channel). ``clean_range``: each neuron's largest
+    |activation| on clean images (default: on ``seeds``)."""
     import torch
 
     with torch.no_grad():
-        scale = features(seeds).abs().amax(0).clamp_min(1e-3)  # each neuron's clean range
+        scale = (features(seeds).abs().amax(0) if clean_range is None else clean_range).clamp_min(1e-3)
     index = torch.tensor(neurons)
     target = torch.zeros(len(neurons), len(scale))
     target[torch.arange(len(neurons)), index] = settings.boost
@@ -140,6 +144,50 @@ def craft(features: Callable[[Any], Any], seeds: Any, neurons: list[int], low: A
         if progress is not None:
             progress(step + 1)
     return x.detach()
+
+
+def clean_features(features: Callable[[Any], Any], images: Any, chunk: int = 256) -> Any:
+    """Backbone features of ``images`` (no gradient), in chunks."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([features(images[i:i + chunk]) for i in range(0, len(images), chunk)])
+
+
+def start_images(clean: Any, images: Any, neurons: list[int], start: str, gen: np.random.Generator) -> Any:
+    """One start image per neuron: random test images, or ("top") the test image whose features
+    have that neuron highest (so a ReLU neuron that is zero on most inputs starts alive, with a gradient)."""
+    import torch
+
+    if start == "top":
+        return images[clean[:, neurons].argmax(0)]
+    if start != "random":
+        raise ZooError(f"--start {start} is not a start rule; use random or top.")
+    return images[torch.from_numpy(gen.permutation(len(images))[:len(neurons)])]
+
+
+def feature_ratios(crafted_features: Any, neurons: list[int], clean: Any) -> dict[str, Any]:
+    """Why the attack works or fails, on the attacker's backbone: per crafted input, target_over_rest = the
+    target neuron / the largest |other| neuron, target_over_clean = the target neuron / its largest clean
+    value (medians over the crafted inputs), the share whose target is their largest feature, and the
+    share of neurons that are exactly zero on every clean test image (dead: no gradient from such a start)."""
+    import torch
+
+    f = crafted_features.detach()
+    rows = torch.arange(len(neurons))
+    index = torch.tensor(neurons)
+    target = f[rows, index]
+    rest = f.abs().clone()
+    rest[rows, index] = 0
+    clean_max = clean.abs().amax(0)
+    over_rest = target / rest.amax(1).clamp_min(1e-12)
+    over_clean = target / clean_max[index].clamp_min(1e-12)
+    top2 = clean.abs().topk(2, dim=1).values
+    return {"target_over_rest_median": float(over_rest.median()), "target_over_clean_median": float(over_clean.median()),
+            "target_is_top_share": float((f.argmax(1) == index).float().mean()),
+            "clean_top_over_second_median": float((top2[:, 0] / top2[:, 1].clamp_min(1e-12)).median()),
+            "dead_neuron_share": float((clean_max == 0).float().mean()),
+            "clean_zero_feature_share": float((clean == 0).float().mean())}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -201,21 +249,27 @@ def audit(run: str | Path, settings: AuditSettings | None = None, log: Callable[
     mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in spec.mean_std())
     low, high = (0 - mean) / std, (1 - mean) / std
     gen = np.random.default_rng([settings.seed, 3])
-    seeds = test[torch.from_numpy(gen.permutation(len(test))[:len(neurons)])]
     for p in backbone.parameters():
         p.requires_grad_(False)
+    clean_feats = clean_features(backbone.features, test)
+    seeds = start_images(clean_feats, test, neurons, settings.start, gen)
     crafted = craft(backbone.features, seeds, neurons, low, high, settings,
-                    None if progress is None else (lambda step: progress(step, settings.steps)))
+                    None if progress is None else (lambda step: progress(step, settings.steps)),
+                    clean_range=clean_feats.abs().amax(0))
+    ratios = feature_ratios(clean_features(backbone.features, crafted), neurons, clean_feats)
     probabilities = softmax(predict({"image": crafted.numpy()})[0])
     order = gen.permutation(len(neurons))  # the attacker cannot know which neuron feeds which class
     scored = score(probabilities, order, classes)
     clean = softmax(np.concatenate([predict({"image": test[i:i + 256].numpy()})[0] for i in range(0, len(test), 256)]))
     clean_conf = {f"{round(100 * t)}": float(np.mean(clean.max(1) >= t)) for t in THRESHOLDS}
+    started = softmax(predict({"image": seeds.numpy()})[0])
+    start_conf = {f"{round(100 * t)}": float(np.mean(started.max(1) >= t)) for t in THRESHOLDS}
     n, frozen = stage_counts(art)
     head_layers = sum(isinstance(m, torch.nn.Linear) for m in art.model.head.modules())
     report = AuditReport(run=str(art.root), backbone=spec.config.backbone, backbone_source=origin, freeze=spec.config.freeze,
                          stages=n, frozen_stages=frozen, retrained_stages=n - frozen, retrained_layers=n - frozen + head_layers,
-                         classes=classes, neurons=len(neurons), attempts=len(neurons), clean_confident=clean_conf,
+                         classes=classes, neurons=len(neurons), attempts=len(neurons), clean_confident=clean_conf, start_confident=start_conf,
+                         features=ratios,
                          onnx=str(onnx_path), settings=asdict(settings), **scored)
     zio.write_json(art.root / REPORT_JSON, report.to_dict())
     plot_crafted(seeds, crafted, probabilities, classes, mean, std, art.root / PICTURE_PNG)

@@ -168,7 +168,14 @@ def _audit(art: Artifact, ctx: CardContext) -> str:
              f"(freeze {r['freeze']}).", "",
              f"- effectiveness: **{100 * eff['95']:.1f}%** of crafted inputs classified at >= 95% confidence, {100 * eff['99']:.1f}% at >= 99% "
              f"(clean test images: {100 * clean['95']:.1f}% / {100 * clean['99']:.1f}%)",
-             f"- NABAC (attempts to break all classes at 95%): {nabac}", "",
+             f"- NABAC (attempts to break all classes at 95%): {nabac}", ""]
+    start, f = r.get("start_confident"), r.get("features")
+    if start:  # reports written before these fields existed lack them
+        lines.insert(-1, f"- the unmodified start images of the crafted inputs: {100 * start['95']:.1f}% at >= 95% (what crafting adds is the difference)")
+    if f:
+        lines.insert(-1, f"- crafted features on the backbone (medians): target / largest other neuron {f['target_over_rest_median']:.3g}, "
+                         f"target / its clean maximum {f['target_over_clean_median']:.3g} (the attack assumes >> 1 for both)")
+    lines += [
              "| class | crafted inputs | at >= 95% | at >= 99% | first attempt (95%) |", "| --- | --- | --- | --- | --- |", *rows]
     if "audit.png" in ctx.files:
         lines += ["", "![original vs crafted inputs](audit.png)"]
