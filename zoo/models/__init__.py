@@ -19,4 +19,5 @@ BUILTIN: dict[str, str] = {
     "dcgan": "zoo.models.dcgan",
     "text-rnn": "zoo.models.text_rnn",
     "forecast-gru": "zoo.models.forecast_gru",
+    "char-rnn": "zoo.models.char_rnn",
 }
