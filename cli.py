@@ -28,7 +28,7 @@ app = typer.Typer(name="zoo", no_args_is_help=True, pretty_exceptions_enable=Fal
                   help="A deployable model zoo: train paper models, export to ONNX/Keras, benchmark, push to the Hub, demo.")
 
 # Modules that add their commands to `app` through a `register(app)` function (kept light to import).
-COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_commands", "demos.commands", "zoo.tune_commands"]
+COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_commands", "demos.commands", "zoo.tune_commands", "zoo.generate_commands"]
 
 
 @app.command("list")

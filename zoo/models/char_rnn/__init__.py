@@ -18,7 +18,7 @@ CARD = ModelCard(
     impl="zoo.models.char_rnn.model:CharRNN",
     default_data="shakespeare",
     primary_metric="test/perplexity",
-    parameters=95487,
+    parameters=93087,
     inputs=("ids: int64 (batch, time) character ids from the shipped tokenizer JSON; h, c: float32 (batch, layers, hidden) "
             "LSTM states (zeros at the start of a text)"),
     pipeline_tag="text-generation",
