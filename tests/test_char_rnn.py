@@ -155,5 +155,12 @@ def test_text_generator_demo_answers_like_the_sampler_and_keeps_answering(char_o
         assert client.predict(prime, 30, 0.8, 5, api_name="/char-rnn_generate") == expected
     finally:
         app.close()
+    from demos.app import load_folder
+    from demos.space import write_space
+
+    space = write_space(str(char_onnx), tmp_path / "space", log=lambda *_: None)  # a Space: onnxruntime + the copied builder
+    assert (space / "demos" / "text_generator.py").is_file()
+    _, [served] = load_folder(space)
+    assert prime + CharSampler.from_document(served.document, served.predict).generate(prime, 30, 0.8, 5) == expected
     with pytest.raises(GenerationError, match="no character vocabulary"):
         CharSampler.from_document({"inputs": []}, lambda feeds: [])
