@@ -18,7 +18,7 @@ class CharRNNConfig(TrainConfig):
     layers: int = Field(1, ge=1, le=4, description="Stacked LSTM layers.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout between stacked LSTM layers and before the output layer.",
                            json_schema_extra={"search": {"low": 0.0, "high": 0.5}})
-    epochs: int = Field(2, ge=1, description="Training epochs (one epoch reads every training character once).")
+    epochs: int = Field(10, ge=1, description="Training epochs (one epoch reads every training character once).")
     batch_size: int = Field(64, ge=2, description="Windows per mini-batch.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (AdamW).",
                       json_schema_extra={"search": {"low": 1e-4, "high": 3e-2, "log": True}})
