@@ -19,8 +19,7 @@ CARD = ModelCard(
     default_data="shakespeare",
     primary_metric="test/perplexity",
     parameters=93087,
-    inputs=("ids: int64 (batch, time) character ids from the shipped tokenizer JSON; h, c: float32 (batch, layers, hidden) "
-            "LSTM states (zeros at the start of a text)"),
+    inputs="ids: int64 (batch, time) character ids (tokenizer JSON) + LSTM states h, c: (batch, layers, hidden), zeros to start",
     pipeline_tag="text-generation",
     tags=("lstm", "rnn", "char-rnn", "language-model", "text-generation"),
     presets=(
