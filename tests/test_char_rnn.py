@@ -106,6 +106,11 @@ def test_bad_text_and_bad_generation_requests_are_one_line(char_onnx: Path, tmp_
                          (tmp_path / "missing.txt", "does not exist"), ("gutenberg", "unknown character data")):
         with pytest.raises(ZooError, match=phrase):
             registry.create("char-rnn", {"data": str(data)}).data  # noqa: B018
+    own = tmp_path / "own.txt"  # a user's text: its own alphabet; config.json names the kind, not the local path
+    own.write_text("Call me Ishmael. Some years ago, never mind how long precisely, having little money.\r\n" * 4)
+    spec = registry.create("char-rnn", {"data": str(own), "seq_len": 20})
+    assert spec.data.text.count("\n") == 4 and spec.config.chars == sorted(set(spec.data.text))
+    assert spec.config.portable_dict()["data"] == "txt" and spec.config.local_dict()["data"] == str(own)
     with pytest.raises(ZooError, match="too few for --seq-len 100"):
         registry.create("char-rnn", {"limit": 210}).data  # noqa: B018
     onnx_file = str(char_onnx / "char-rnn.onnx")
