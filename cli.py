@@ -29,7 +29,8 @@ app = typer.Typer(name="zoo", no_args_is_help=True, pretty_exceptions_enable=Fal
 
 # Modules that add their commands to `app` through a `register(app)` function (kept light to import).
 COMMAND_MODULES = ["exporters.commands", "exporters.bench_commands", "zoo.hub_commands", "demos.commands", "zoo.tune_commands",
-                   "zoo.visualize.commands", "zoo.style_commands", "zoo.probe_commands"]
+                   "zoo.visualize.commands", "zoo.style_commands", "zoo.probe_commands",
+                   "zoo.generate_commands"]
 
 
 @app.command("list")

@@ -24,6 +24,7 @@ BUILDERS: dict[str, str] = {
     "forecast": "demos.forecast",
     "text-pair": "demos.text_pair",
     "stylizer": "demos.stylizer",
+    "text-generator": "demos.text_generator",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched

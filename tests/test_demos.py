@@ -438,6 +438,14 @@ def test_demo_without_model_serves_every_trained_model_in_tabs(tiny_run: Any, si
                 score, _ = client.predict(left, right, api_name=f"/{model.name}_compare")
                 assert score == pytest.approx(float(direct[0, 0]), abs=2e-6)
                 continue
+            if model.kind == "text-generator":  # the sampling loop around the one-step graph, on onnxruntime
+                from demos.runtime import session_predict
+                from demos.text_generator import CharSampler
+
+                prime = model.examples["primes"][0]
+                expected = prime + CharSampler.from_document(model.document, session_predict(session)).generate(prime, 20, 0.7, 4)
+                assert client.predict(prime, 20, 0.7, 4, api_name=f"/{model.name}_generate") == expected
+                continue
             if model.kind == "forecast":
                 from demos.forecast import parse_values
 

