@@ -19,4 +19,5 @@ BUILTIN: dict[str, str] = {
     "dcgan": "zoo.models.dcgan",
     "text-rnn": "zoo.models.text_rnn",
     "forecast-gru": "zoo.models.forecast_gru",
+    "memn2n": "zoo.models.memn2n",
 }
