@@ -22,6 +22,7 @@ BUILDERS: dict[str, str] = {
     "image-generator": "demos.generator",
     "text-classifier": "demos.text",
     "forecast": "demos.forecast",
+    "memory-qa": "demos.memory",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched
