@@ -20,7 +20,8 @@ def position_weights(ids: torch.Tensor, dim: int) -> torch.Tensor:
     """The paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J) for ids (..., W) -> (..., W, d), J = the sentence's word count."""
     mask = (ids != 0).float()
     length = mask.sum(dim=-1, keepdim=True).clamp(min=1.0)[..., None]  # (..., 1, 1)
-    j = torch.arange(1, ids.shape[-1] + 1, device=ids.device, dtype=torch.float32)[:, None]  # (W, 1)
+    # arange from 0 then + 1 on the tensor: a Range up to a runtime limit (W + 1 would be shape arithmetic)
+    j = (torch.arange(ids.shape[-1], device=ids.device, dtype=torch.float32) + 1.0)[:, None]  # (W, 1)
     k = torch.arange(1, dim + 1, device=ids.device, dtype=torch.float32)[None, :] / dim  # (1, d)
     return (1 - j / length) - k * (1 - 2 * j / length)
 
