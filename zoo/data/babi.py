@@ -238,6 +238,11 @@ def load_generated_set(data_dir: str | Path | None = None, **_: Any) -> BabiData
     return load_babi_set("babi-generated", 1)
 
 
+def load_real_set(data_dir: str | Path | None = None, **_: Any) -> BabiDataset:
+    """``babi`` task 1 (1k) for the data catalog (``zoo data``); downloads the archive when absent."""
+    return load_babi_set("babi", 1, data_dir=Path(data_dir) if data_dir else None)
+
+
 def build_vocabulary(questions: list[QA], sentence_len: int) -> Vocabulary:
     """Every word of the stories, questions and answers (most frequent first, ties alphabetical), after pad
     and unknown. A multi-word answer ("football,apple" in some real tasks) is one vocabulary entry."""
