@@ -115,6 +115,21 @@ def test_babi_parser_and_downloader_on_a_local_archive(tmp_path: Path) -> None:
         load_babi_set("babi-generated", 3)
 
 
+def test_babi_download_fails_offline_with_a_data_dir_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    from zoo.errors import OfflineError
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(OfflineError, match=f"could not download babi.*place {BABI_ARCHIVE}.*--data-dir"):
+        load_babi_set("babi", 2, data_dir=tmp_path)
+    assert not (tmp_path / BABI_ARCHIVE).exists()
+
+
 @pytest.fixture(scope="module")
 def demo_qa():
     """A MemoryQA over a tiny (untrained) memn2n served by PyTorch, its spec and its network."""
