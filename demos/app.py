@@ -25,6 +25,7 @@ BUILDERS: dict[str, str] = {
     "text-pair": "demos.text_pair",
     "stylizer": "demos.stylizer",
     "text-generator": "demos.text_generator",
+    "memory-qa": "demos.memory",
 }
 SHARED_MODULES = ("demos.__init__", "demos.inputs", "demos.runtime", "demos.ui", "demos.app")
 CONCURRENCY = 8  # handlers running at once per event; the model calls themselves are batched

@@ -446,6 +446,19 @@ def test_demo_without_model_serves_every_trained_model_in_tabs(tiny_run: Any, si
                 expected = prime + CharSampler.from_document(model.document, session_predict(session)).generate(prime, 20, 0.7, 4)
                 assert client.predict(prime, 20, 0.7, 4, api_name=f"/{model.name}_generate") == expected
                 continue
+            if model.kind == "memory-qa":  # typed story and question -> the tokenizer JSON -> int64 ids
+                from demos.memory import StoryEncoder
+
+                story, question = model.examples["stories"][0]
+                feeds = StoryEncoder(model.document["tokenizer"]).encode(story, question)
+                direct = session.run(None, feeds)[0][0]
+                got = client.predict(story, question, api_name=f"/{model.name}_answer")
+                names = model.document["labels"]
+                best = next(i for i in np.argsort(-direct, kind="stable") if names[i] not in ("<pad>", "<unk>"))
+                assert got["label"] == names[best], model.name
+                for c in got["confidences"]:
+                    assert c["confidence"] == pytest.approx(direct[names.index(c["label"])], abs=2e-6), (model.name, c)
+                continue
             if model.kind == "forecast":
                 from demos.forecast import parse_values
 

@@ -22,4 +22,5 @@ BUILTIN: dict[str, str] = {
     "forecast-gru": "zoo.models.forecast_gru",
     "siamese-lstm": "zoo.models.siamese_lstm",
     "char-rnn": "zoo.models.char_rnn",
+    "memn2n": "zoo.models.memn2n",
 }
