@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.engine import epoch_batches
 from zoo.tasks.base import StepModule
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -114,10 +113,7 @@ class TextClassificationModule(StepModule):
         return self.rows_steps(len(self.train_rows))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        rank, world = self.world()
-        epoch, index = divmod(self.global_step, self.steps_per_epoch())
-        batches = epoch_batches(len(self.train_rows), self.config.batch_size, self.config.seed, epoch, rank, world)
-        rows = self.train_rows[batches[index % len(batches)]]
+        rows = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
         x = torch.from_numpy(trim_padding(self.ids[rows])).to(self.device)
         y = torch.from_numpy(self.labels[rows]).to(self.device)
         loss = F.cross_entropy(self.model.logits(x), y)
@@ -180,11 +176,8 @@ class ForecastModule(StepModule):
         return self.rows_steps(len(self.windows.splits["train"]))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        rank, world = self.world()
         train = self.windows.splits["train"]
-        epoch, index = divmod(self.global_step, self.steps_per_epoch())
-        batches = epoch_batches(len(train), self.config.batch_size, self.config.seed, epoch, rank, world)
-        x, y = self.windows.take(train[batches[index % len(batches)]])
+        x, y = self.windows.take(train[self.batch_positions(len(train))[1]])
         pred = self.model(torch.from_numpy(x).to(self.device))
         loss = F.mse_loss(pred / self.model.std, torch.from_numpy(y).to(self.device) / self.model.std)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(y))

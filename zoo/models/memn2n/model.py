@@ -21,7 +21,6 @@ from torch import nn
 from zoo.data.babi import (LOCATIONS, QA, BabiDataset, answer_token, build_vocabulary, encode, load_babi_set,
                            sentence_length, words)
 from zoo.data.text import Vocabulary
-from zoo.engine import epoch_batches
 from zoo.errors import ZooError
 from zoo.models.memn2n import CARD
 from zoo.models.memn2n.config import MemN2NConfig
@@ -66,11 +65,9 @@ class MemN2NModule(StepModule):
         return self.rows_steps(len(self.train_rows))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        rank, world = self.world()
-        epoch, index = divmod(self.global_step, self.steps_per_epoch())
+        epoch, positions = self.batch_positions(len(self.train_rows))
         self.model.linear = epoch < self.config.linear_start
-        batches = epoch_batches(len(self.train_rows), self.config.batch_size, self.config.seed, epoch, rank, world)
-        rows = self.train_rows[batches[index % len(batches)]]
+        rows = self.train_rows[positions]
         story = self.story[rows]
         if self.config.random_noise:
             story = insert_noise(story, self.config.random_noise, np.random.default_rng([self.config.seed, self.global_step]))

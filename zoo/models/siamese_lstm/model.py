@@ -25,7 +25,6 @@ from torch import nn
 
 from zoo.data.text import Vocabulary, tokenize
 from zoo.data.text_pairs import PairDataset, load_pairs
-from zoo.engine import epoch_batches
 from zoo.errors import ZooError
 from zoo.models.siamese_lstm import CARD
 from zoo.models.siamese_lstm.config import SiameseLSTMConfig
@@ -133,10 +132,7 @@ class PairModule(StepModule):
                 torch.from_numpy(self.labels[rows]).to(self.device)[:, None])
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        rank, world = self.world()
-        epoch, index = divmod(self.global_step, self.steps_per_epoch())
-        batches = epoch_batches(len(self.train_rows), self.config.batch_size, self.config.seed, epoch, rank, world)
-        rows = self.train_rows[batches[index % len(batches)]]
+        rows = self.train_rows[self.batch_positions(len(self.train_rows))[1]]
         left, right, y = self._batch(rows)
         loss = F.binary_cross_entropy_with_logits(self.model.logits(left, right), y)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(rows))
