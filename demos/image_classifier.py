@@ -18,7 +18,7 @@ import numpy as np
 
 from demos.inputs import image_to_array, load_image
 from demos.runtime import DemoModel, class_names, class_probabilities
-from demos.ui import drawing_to_image, header, image_input, sketchpad, user_errors
+from demos.ui import drawing_to_image, image_input, image_model_header, sketchpad, user_errors
 
 HOOK_EXAMPLES = "images"  # DemoHook.examples of this kind: [image path, ...]
 ENDPOINTS = ["classify"]  # API names are /<model>_<endpoint>
@@ -69,9 +69,7 @@ def build(model: DemoModel) -> None:
     """UI for ``model`` inside the caller's Blocks context; API endpoint ``/<name>_classify`` (image -> top-k)."""
     classifier = Classifier(model)
     images = model.examples.get("images", [])
-    header(model.title, model.hook.get("description", ""),
-           f"model <code>{model.name}</code> on {model.backend}; input preprocessing: "
-           f"{model.preprocessing.get('notes') or 'as the model document says'}.")
+    image_model_header(model)
     with gr.Row():
         with gr.Column():
             with gr.Tab("Image"):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from demos.inputs import image_to_array, load_image
 from demos.runtime import DemoModel
-from demos.ui import header, image_input, user_errors
+from demos.ui import image_input, image_model_header, user_errors
 
 HOOK_EXAMPLES = "images"  # DemoHook.examples of this kind: [image path, ...]
 ENDPOINTS = ["stylize"]  # API names are /<model>_<endpoint>
@@ -39,9 +39,7 @@ def build(model: DemoModel) -> None:
     """UI for ``model`` inside the caller's Blocks context; API endpoint ``/<name>_stylize`` (image -> image)."""
     stylizer = Stylizer(model)
     images = model.examples.get("images", [])
-    header(model.title, model.hook.get("description", ""),
-           f"model <code>{model.name}</code> on {model.backend}; input preprocessing: "
-           f"{model.preprocessing.get('notes') or 'as the model document says'}.")
+    image_model_header(model)
     with gr.Row():
         with gr.Column():
             image = image_input("photo", images[0] if images else None, elem_id=f"{model.name}-image")

@@ -94,3 +94,10 @@ def user_errors(fn: F) -> F:
 
 def header(title: str, description: str, details: str = "") -> None:
     gr.Markdown(f"## {html.escape(title)}\n{description}" + (f"\n\n<small>{details}</small>" if details else ""))
+
+
+def image_model_header(model: Any) -> None:
+    """The header of a one-image model's tab: title, description, backend and the input preprocessing."""
+    header(model.title, model.hook.get("description", ""),
+           f"model <code>{model.name}</code> on {model.backend}; input preprocessing: "
+           f"{model.preprocessing.get('notes') or 'as the model document says'}.")
