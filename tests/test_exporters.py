@@ -18,49 +18,95 @@ from zoo import artifacts, registry
 ATOL = 1e-4
 BATCHES = (1, 7, 64)
 
-# Run in a fresh interpreter with one runtime only; prints nothing, writes outputs per batch size.
-ONNX_ALONE = """
-import sys
-import numpy as np, onnxruntime as ort
-inputs = dict(np.load(sys.argv[2]))
-session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-results = {}
-for b in (1, 7, 64):
-    for i, out in enumerate(session.run(None, {k: v[:b] for k, v in inputs.items()})):
-        results[f"{b}_{i}"] = out
-leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("zoo", "exporters", "torch", "keras"))
-assert not leaked, leaked
-np.savez(sys.argv[3], **results)
+# A fresh interpreter with one runtime only, started once per module and format, that never imports zoo:
+# it reads jobs (model file, inputs .npz, outputs .npz) as JSON lines and answers one JSON line each, so
+# the Keras/torch import is paid once, not once per graph. Every answer checks that nothing of zoo (or
+# of the other runtime) has been imported.
+FRESH_WORKER = """
+import json, os, sys, traceback
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+kind = sys.argv[1]
+if kind == "keras":
+    import keras
+    forbidden = ("zoo", "exporters", "onnxruntime")
+else:
+    import onnxruntime as ort
+    forbidden = ("zoo", "exporters", "torch", "keras")
+for line in sys.stdin:
+    job = json.loads(line)
+    try:
+        inputs = dict(np.load(job["inputs"]))
+        results = {}
+        if kind == "keras":
+            model = keras.saving.load_model(job["model"])  # default safe_mode: built-in layers only
+            names = [t.name for t in model.inputs]
+            for b in (1, 7, 64):
+                args = [inputs[n][:b] for n in names]
+                out = model.predict_on_batch(args[0] if len(args) == 1 else args)
+                for i, o in enumerate(out if isinstance(out, (list, tuple)) else [out]):
+                    results[f"{b}_{i}"] = np.asarray(o)
+        else:
+            session = ort.InferenceSession(job["model"], providers=["CPUExecutionProvider"])
+            for b in (1, 7, 64):
+                for i, out in enumerate(session.run(None, {k: v[:b] for k, v in inputs.items()})):
+                    results[f"{b}_{i}"] = out
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
+        assert not leaked, leaked
+        np.savez(job["out"], **results)
+        answer = {"ok": True}
+    except Exception:
+        answer = {"ok": False, "error": traceback.format_exc()[-3000:]}
+    print(json.dumps(answer), flush=True)
 """
 
-KERAS_ALONE = """
-import os, sys
-os.environ["KERAS_BACKEND"] = "torch"
-import numpy as np, keras
-inputs = dict(np.load(sys.argv[2]))
-model = keras.saving.load_model(sys.argv[1])  # default safe_mode: built-in layers only
-names = [t.name for t in model.inputs]
-results = {}
-for b in (1, 7, 64):
-    args = [inputs[n][:b] for n in names]
-    out = model.predict_on_batch(args[0] if len(args) == 1 else args)
-    for i, o in enumerate(out if isinstance(out, (list, tuple)) else [out]):
-        results[f"{b}_{i}"] = np.asarray(o)
-leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("zoo", "exporters", "onnxruntime"))
-assert not leaked, leaked
-np.savez(sys.argv[3], **results)
-"""
+
+class FreshWorker:
+    """One ``FRESH_WORKER`` process of ``kind`` ("onnx" or "keras"), without zoo on its path."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.log = folder / f"{kind}-worker.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", FRESH_WORKER, kind], cwd=folder, env=env, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+
+    def run(self, model_file: Path, inputs_file: Path, out_file: Path) -> None:
+        """Outputs of ``model_file`` on the inputs at batch 1, 7 and 64, saved in ``out_file``; fails the test
+        with the worker's traceback when the file does not load or run alone."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"model": str(model_file), "inputs": str(inputs_file), "out": str(out_file)}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the fresh worker died: {self.log.read_text()[-2000:]}"
+        answer = json.loads(line)
+        assert answer["ok"], f"{model_file.name} in a fresh process without zoo: {answer['error']}"
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory):
+    """``fresh[kind].run(model_file, inputs, out)``: the module's ONNX and Keras fresh-process workers."""
+    folder = tmp_path_factory.mktemp("fresh")
+
+    class Workers(dict):
+        def __missing__(self, kind: str) -> FreshWorker:  # started on first use
+            self[kind] = FreshWorker(kind, folder)
+            return self[kind]
+
+    workers = Workers()
+    yield workers
+    for worker in workers.values():
+        worker.close()
 
 
 def rows(inputs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     """``n`` rows, repeating the real examples when the split has fewer (tabular test splits are small)."""
     return {k: np.concatenate([v] * -(-n // len(v)))[:n] for k, v in inputs.items()}
-
-
-def standalone(script: str, model_file: Path, inputs_file: Path, out_file: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.Popen([sys.executable, "-c", script, str(model_file), str(inputs_file), str(out_file)],
-                            cwd=out_file.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +127,7 @@ def exports(tiny_run, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("name", registry.names())
-def test_every_model_exports_and_runs_without_zoo(name: str, tiny_run, exports, tmp_path: Path) -> None:
+def test_every_model_exports_and_runs_without_zoo(name: str, tiny_run, exports, fresh, tmp_path: Path) -> None:
     """Every graph of the export spec (the main one and e.g. an encoder) is written as ONNX and Keras,
     parity-checked, describes itself, and runs in a fresh process without zoo like its PyTorch submodule."""
     from exporters.onnx import read_metadata
@@ -115,11 +161,8 @@ def test_every_model_exports_and_runs_without_zoo(name: str, tiny_run, exports, 
         np.savez(tmp_path / "inputs.npz", **inputs)
         module = zgraphs.module_of(art.model, graph)
         reference = torch_predictor(module, [t.name for t in spec.inputs()], device="cpu")(inputs)
-        jobs = {"onnx": standalone(ONNX_ALONE, onnx_file.path, tmp_path / "inputs.npz", tmp_path / "onnx_out.npz"),
-                "keras": standalone(KERAS_ALONE, keras_file.path, tmp_path / "inputs.npz", tmp_path / "keras_out.npz")}
-        for fmt, job in jobs.items():
-            _, err = job.communicate(timeout=300)
-            assert job.returncode == 0, f"{fmt} {stem}: {err[-2000:]}"
+        for fmt, exported in (("onnx", onnx_file.path), ("keras", keras_file.path)):
+            fresh[fmt].run(exported, tmp_path / "inputs.npz", tmp_path / f"{fmt}_out.npz")
             outputs = np.load(tmp_path / f"{fmt}_out.npz")
             for b in BATCHES:
                 for i, ref in enumerate(reference):
