@@ -51,3 +51,21 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
         return runs[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def exports(tiny_run, tmp_path_factory: pytest.TempPathFactory):
+    """``exports(name)`` -> (ONNX, Keras) ExportResults of model ``name``'s tiny run, made once per session
+    into their own folder (read-only: tests that change a file copy it first). test_exporters checks them;
+    the every-model demo serves the same ONNX files instead of exporting each model again."""
+    from exporters.export import export
+
+    made: dict[str, tuple] = {}
+
+    def get(name: str) -> tuple:
+        if name not in made:
+            out = tmp_path_factory.mktemp(f"exports-{name}")
+            made[name] = (export(tiny_run(name), "onnx", out), export(tiny_run(name), "keras", out))
+        return made[name]
+
+    return get

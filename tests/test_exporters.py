@@ -109,23 +109,6 @@ def rows(inputs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([v] * -(-n // len(v)))[:n] for k, v in inputs.items()}
 
 
-@pytest.fixture(scope="module")
-def exports(tiny_run, tmp_path_factory: pytest.TempPathFactory):
-    """``exports(name)`` -> (ONNX, Keras) ExportResults of model ``name``'s tiny run, made once per module
-    into their own folder (tests that change a file copy it first)."""
-    from exporters.export import export
-
-    made: dict[str, tuple] = {}
-
-    def get(name: str) -> tuple:
-        if name not in made:
-            out = tmp_path_factory.mktemp(f"exports-{name}")
-            made[name] = (export(tiny_run(name), "onnx", out), export(tiny_run(name), "keras", out))
-        return made[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", registry.names())
 def test_every_model_exports_and_runs_without_zoo(name: str, tiny_run, exports, fresh, tmp_path: Path) -> None:
     """Every graph of the export spec (the main one and e.g. an encoder) is written as ONNX and Keras,
