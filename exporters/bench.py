@@ -614,7 +614,7 @@ def add_task_metrics(rows: list[dict[str, Any]], src: ResolvedSource, models: di
     source has weights) and the name of the headline metric; int8's ``check`` then says the drop, judged
     against exporters.parity's DEFAULT_METRIC_TOLERANCE. Evaluated once per (provider, precision)."""
     from exporters.parity import DEFAULT_METRIC_TOLERANCE, primary_drop
-    from exporters.runtime import onnx_predictor
+    from exporters.runtime import FP16_DISABLED_OPTIMIZERS, onnx_predictor
 
     groups = sorted({(r["provider"], r["precision"]) for r in rows if r["runtime"] == "onnxruntime"
                      and r["status"] == "ok" and r["precision"] in REDUCED_PRECISIONS and r["precision"] in models})
@@ -627,7 +627,8 @@ def add_task_metrics(rows: list[dict[str, Any]], src: ResolvedSource, models: di
     measured: dict[tuple[str, str], float | str] = {}
     for provider, precision in groups:
         try:
-            predict = onnx_predictor(models[precision], [PROVIDERS[provider]])
+            predict = onnx_predictor(models[precision], [PROVIDERS[provider]],
+                                     disabled_optimizers=FP16_DISABLED_OPTIMIZERS if precision == "fp16" else ())
             measured[(provider, precision)] = float(src.spec.evaluate(predict)[name])
         except Exception as exc:  # noqa: BLE001 - reported in the row; the timing rows stand
             measured[(provider, precision)] = f"evaluation failed: {' '.join(str(exc).split())[:200]}"
@@ -834,8 +835,10 @@ class OnnxRuntimeBackend:
             "tensorrt": [("TensorrtExecutionProvider", tensorrt_options(self.job)), "CUDAExecutionProvider",
                          "CPUExecutionProvider"]}
         try:
-            session = self.ort.InferenceSession(self.job.target, self.options(profile_prefix),
-                                                providers=chain[self.job.provider])
+            from exporters.runtime import FP16_DISABLED_OPTIMIZERS
+
+            session = self.ort.InferenceSession(self.job.target, self.options(profile_prefix), providers=chain[self.job.provider],
+                                                disabled_optimizers=list(FP16_DISABLED_OPTIMIZERS if self.job.precision == "fp16" else ()))
         except Exception as exc:  # pybind Fail / NotImplemented / InvalidGraph: the graph cannot run on this provider
             raise Unavailable(f"onnxruntime cannot create a {self.provider} session for the {self.job.precision} "
                               f"graph ({first_line(exc)})") from None

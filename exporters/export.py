@@ -260,7 +260,7 @@ def _stage_onnx(src: ResolvedSource, spec: ZooModel, module: nn.Module, stage: P
     from exporters import quantize as q
     from exporters.onnx import set_metadata, write_onnx, zoo_metadata
     from exporters.parity import check_parity
-    from exporters.runtime import onnx_predictor
+    from exporters.runtime import FP16_DISABLED_OPTIMIZERS, onnx_predictor
 
     proto = _graph(src, spec, module, opset=opset, dynamic_batch=dynamic_batch, optimize=optimize)
     fp32 = write_onnx(set_metadata(proto, zoo_metadata(spec)), stage / f"{name}.fp32.onnx")
@@ -278,7 +278,8 @@ def _stage_onnx(src: ResolvedSource, spec: ZooModel, module: nn.Module, stage: P
         staged = q.quantize_static(fp32, stage / name, q.calibration_inputs(spec, calibration_rows))
         target["quantization"] = (f"int8 static QDQ (onnxruntime quantize_static, MinMax calibration on "
                                   f"{calibration_rows} training-split inputs, per-channel weights)")
-    report = check_parity(spec, reference, onnx_predictor(staged), precision=precision, atol=atol,  # type: ignore[arg-type]
+    disabled = FP16_DISABLED_OPTIMIZERS if fp16 else ()
+    report = check_parity(spec, reference, onnx_predictor(staged, disabled_optimizers=disabled), precision=precision, atol=atol,  # type: ignore[arg-type]
                           metric_tolerance=metric_tolerance, rows=rows, source=source_info, target=target)
     report["sizes"] = {"bytes": staged.stat().st_size}
     if precision != "fp32":

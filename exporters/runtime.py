@@ -21,10 +21,15 @@ if TYPE_CHECKING:
     from zoo.registry import Predict
 
 DEFAULT_CHUNK = 256
+# onnxruntime 1.32's NCHWc layout transformer (level "all") crashes the process (SIGSEGV) while creating a
+# session for some float16 graphs (char-rnn's step graph); it only serves float32 convolutions, so fp16
+# sessions go without it.
+FP16_DISABLED_OPTIMIZERS = ("NchwcTransformer",)
 
 
 def onnx_session(path: str | Path, providers: list[str] | None = None,
-                 session_options: ort.SessionOptions | None = None) -> ort.InferenceSession:
+                 session_options: ort.SessionOptions | None = None, *,
+                 disabled_optimizers: tuple[str, ...] = ()) -> ort.InferenceSession:
     """An onnxruntime session for ``path``; unreadable or unsupported graphs become a ZooError."""
     import onnxruntime as ort
 
@@ -35,16 +40,18 @@ def onnx_session(path: str | Path, providers: list[str] | None = None,
     if session_options is None:
         options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"],
+                                    disabled_optimizers=list(disabled_optimizers))
     except Exception as exc:  # onnxruntime raises pybind Fail/InvalidGraph/InvalidProtobuf/NotImplemented
         raise ZooError(f"onnxruntime cannot load {path} ({first_line(exc)}); the file is corrupt, truncated "
                        "or uses an op this onnxruntime lacks: re-export it with `zoo export`.") from None
 
 
 def onnx_predictor(path: str | Path, providers: list[str] | None = None,
-                   session_options: ort.SessionOptions | None = None, *, chunk: int = DEFAULT_CHUNK) -> Predict:
+                   session_options: ort.SessionOptions | None = None, *, chunk: int = DEFAULT_CHUNK,
+                   disabled_optimizers: tuple[str, ...] = ()) -> Predict:
     """A ``Predict`` running the ONNX file at ``path`` on onnxruntime (CPU unless ``providers`` says otherwise)."""
-    session = onnx_session(path, providers, session_options)
+    session = onnx_session(path, providers, session_options, disabled_optimizers=disabled_optimizers)
     graph_inputs = session.get_inputs()
     fixed = [i.shape[0] for i in graph_inputs if i.shape and isinstance(i.shape[0], int)]
     rows = fixed[0] if fixed else chunk

@@ -169,3 +169,19 @@ def test_text_generator_demo_answers_like_the_sampler_and_keeps_answering(char_o
     assert prime + CharSampler.from_document(served.document, served.predict).generate(prime, 30, 0.8, 5) == expected
     with pytest.raises(GenerationError, match="no character vocabulary"):
         CharSampler.from_document({"inputs": []}, lambda feeds: [])
+
+
+def test_fp16_export_of_the_step_graph_loads_and_matches(tiny_run, tmp_path: Path) -> None:
+    """onnxruntime 1.32's NCHWc transformer crashed the process (SIGSEGV) creating a session for the fp16 step
+    graph; fp16 sessions now go without it (exporters.runtime.FP16_DISABLED_OPTIMIZERS). A subprocess, so a
+    crash fails this test instead of ending the run."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from exporters.export import export; "
+            "r = export(sys.argv[1], 'onnx', sys.argv[2], fp16=True); print(r.parity['passed'])")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_run("char-rnn")), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip().splitlines()[-1] == "True"
+    assert (tmp_path / "char-rnn.fp16.onnx").is_file()
