@@ -263,7 +263,7 @@ def run_bench(source: str, settings: BenchSettings, out: Path | None = None, *, 
             rows += run_worker(job, threads)
         profiles = collect_profiles(work / "profiles", out_dir / "profiles") if settings.profile else []
         files = {precision: {"name": path.name, "bytes": path.stat().st_size} for precision, path in models.items()}
-        rows = add_accuracy(rows)
+        rows = add_accuracy(rows, fp32_atol=src.spec.export_spec().atol)
         say("task metric of the fp16/int8 files on held-out data")
         rows = add_task_metrics(rows, src, models)
     rows = order_rows(add_speedups(rows))
@@ -566,10 +566,11 @@ def add_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def add_accuracy(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_accuracy(rows: list[dict[str, Any]], *, fp32_atol: float | None = None) -> list[dict[str, Any]]:
     """Per measured row, ``max_abs_diff`` to PyTorch eager (same inputs and batch size; its own device, else
     CPU) and ``check``: "reference" (eager itself), "matched" / "differs" (against exporters.parity's
-    DEFAULT_ATOL for fp32/fp16; int8 is judged by the task metric in `zoo export`, so "compared" only),
+    DEFAULT_ATOL for fp16, and for fp32 the model's own ``ExportSpec.atol`` (``fp32_atol``, the tolerance
+    `zoo export` holds it to; default DEFAULT_ATOL); int8 is judged by the task metric, so "compared" only),
     or "not compared: why". Reads and drops each row's ``outputs_file``."""
     from exporters.parity import DEFAULT_ATOL
 
@@ -595,7 +596,7 @@ def add_accuracy(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         diff = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
                    for a, b in zip(mine, reference))
-        tolerance = DEFAULT_ATOL.get(row["precision"])
+        tolerance = fp32_atol if row["precision"] == "fp32" and fp32_atol is not None else DEFAULT_ATOL.get(row["precision"])
         row["max_abs_diff"] = significant_float(diff)
         row["atol"] = tolerance
         if tolerance is None:

@@ -239,6 +239,12 @@ def test_outputs_beyond_tolerance_are_reported_as_differing(tmp_path: Path) -> N
     assert wrong["check"].startswith("differs: max abs diff 0.5 > atol 0.0001") and wrong["max_abs_diff"] == 0.5
     assert fp16["check"] == "matched" and abs(fp16["max_abs_diff"] - 0.001) < 1e-5
     assert no_reference["check"].startswith("not compared") and no_reference["max_abs_diff"] is None
+    # fp32 is held to the model's own export tolerance (ExportSpec.atol, e.g. style-transfer's 1e-3), as in `zoo export`
+    rows = [{"runtime": "torch", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+             "outputs_file": saved("t2.npz", reference)},
+            {"runtime": "onnxruntime", "provider": "cpu", "precision": "fp32", "batch_size": 2, "status": "ok",
+             "outputs_file": saved("o2.npz", reference + np.float32(5e-4))}]
+    assert add_accuracy(rows, fp32_atol=1e-3)[1]["check"] == "matched"
 
 
 def test_int8_verdict_reads_an_error_metric_the_right_way_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
