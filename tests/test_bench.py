@@ -258,7 +258,7 @@ def test_int8_verdict_reads_an_error_metric_the_right_way_round(tmp_path: Path, 
     maes = {"torch": 1.0, "worse.onnx": 1.5, "better.onnx": 0.9}
     spec = SimpleNamespace(primary_metric="test/mae", evaluate=lambda predict: {"test/mae": maes[predict]})
     src = SimpleNamespace(kind="pytorch", spec=spec, predictor=lambda: "torch")
-    monkeypatch.setattr(exporters.runtime, "onnx_predictor", lambda path, providers: Path(path).name)
+    monkeypatch.setattr(exporters.runtime, "onnx_predictor", lambda path, providers, **options: Path(path).name)
     rows = [{"runtime": "onnxruntime", "provider": "cpu", "precision": precision, "batch_size": 1, "status": "ok",
              "check": "compared"} for precision in ("int8-dynamic", "int8-static")]
     worse, better = add_task_metrics(rows, src, {"int8-dynamic": tmp_path / "worse.onnx",
