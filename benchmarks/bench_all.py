@@ -133,9 +133,11 @@ def verdict(check: str | None) -> str:
 
 def correctness_table(results: list[tuple[Path, str, dict[str, Any] | None, str]]) -> list[str]:
     """Are the outputs right? One row per model, runtime and precision over every provider and batch size:
-    the verdicts, the largest difference to PyTorch eager on the same inputs and the task metric."""
+    the verdicts, the largest difference to PyTorch eager on the same inputs and the task metric. A provider
+    that could not run any precision for the same reason is one row for all the models it failed on."""
     lines = ["| model | runtime / provider | precision | status | max abs diff vs PyTorch | task metric (PyTorch) |",
              "| --- | --- | --- | --- | ---: | --- |"]
+    not_run: dict[tuple[str, str, str], list[str]] = {}
     for _, model, doc, error in results:
         if doc is None:
             lines.append(f"| {model} | | | could not run: {error} | | |")
@@ -148,7 +150,9 @@ def correctness_table(results: list[tuple[Path, str, dict[str, Any] | None, str]
             ran = [r for r in rows if r["status"] == "ok"]
             if not ran:
                 reason = rows[0].get("reason") or rows[0]["status"]
-                lines.append(f"| {model} | {runtime} / {provider} | {precision} | could not run: {reason} | | |")
+                not_run.setdefault((runtime, provider, reason), [])
+                if model not in not_run[(runtime, provider, reason)]:
+                    not_run[(runtime, provider, reason)].append(model)
                 continue
             words = sorted({verdict(r.get("check")) for r in ran})
             diffs = [r["max_abs_diff"] for r in ran if r.get("max_abs_diff") is not None]
@@ -158,6 +162,10 @@ def correctness_table(results: list[tuple[Path, str, dict[str, Any] | None, str]
                                                         else f" ({metric['task_metric_torch']:.4g})"))
             lines.append(f"| {model} | {runtime} / {provider} | {precision} | {', '.join(words)} | "
                          f"{'' if not diffs else f'{max(diffs):.2g}'} | {metric_text} |")
+    benched = [model for _, model, doc, _ in results if doc is not None]
+    for (runtime, provider, reason), models in not_run.items():
+        who = "every model above" if len(models) == len(benched) > 1 else ", ".join(models)
+        lines.append(f"| {who} | {runtime} / {provider} | see status | could not run: {reason} | | |")
     return lines
 
 
