@@ -257,7 +257,6 @@ def load_text_csv(path: str | Path, text_column: str, target: str) -> TextDatase
 def load_text(data: str, *, data_dir: Path | None, text_column: str = "", target: str = "", seed: int = 0,
               val_size: float = 0.15, test_size: float = 0.2, limit: int = 0) -> TextDataset:
     """The named text set (``synthetic-reviews``, ``imdb``) or a CSV file, with a seeded stratified split."""
-    from sklearn.model_selection import train_test_split
 
     is_csv = data.lower().endswith(".csv")
     if (text_column or target) and not is_csv:
@@ -272,17 +271,27 @@ def load_text(data: str, *, data_dir: Path | None, text_column: str = "", target
         raise ZooError(f"unknown text data set '{data}'; use synthetic-reviews, imdb or a CSV file with --text-column and --target.")
     if limit and dataset.name != "imdb" and limit < len(dataset.texts):  # imdb applies it per folder
         dataset = TextDataset(dataset.name, dataset.texts[:limit], dataset.labels[:limit], dataset.class_names, dataset.license)
-    idx = np.arange(len(dataset.texts))
-    mask = dataset.splits.pop("_train_mask", None)
-    try:
-        if mask is not None:  # keep the official test half as the test split
-            rest, test = idx[mask], idx[~mask]
-        else:
-            rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=dataset.labels)
-        train, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
-                                      stratify=dataset.labels[rest])
-    except ValueError as exc:
-        raise ZooError(f"{data} is too small for a {val_size:.0%}/{test_size:.0%} validation/test split with every class "
-                       f"in each ({first_line(exc)}); add rows (at least a few per class).") from None
-    dataset.splits.update({"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)})
+    # keep the official test half (imdb) as the test split
+    dataset.splits.update(stratified_splits(data, dataset.labels, test_size, val_size, seed,
+                                            train_mask=dataset.splits.pop("_train_mask", None)))
     return dataset
+
+
+def stratified_splits(data: str, labels: np.ndarray, test_size: float, val_size: float, seed: int, *,
+                      train_mask: np.ndarray | None = None, unit: str = "class") -> dict[str, np.ndarray]:
+    """Sorted train/val/test row indices stratified by ``labels`` (``train_mask``: fixed train+val rows, the
+    rest is the test split); a set too small for every ``unit`` in each split is a one-line ZooError."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    try:
+        if train_mask is not None:
+            rest, test = idx[train_mask], idx[~train_mask]
+        else:
+            rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+        train, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
+                                      stratify=labels[rest])
+    except ValueError as exc:
+        raise ZooError(f"{data} is too small for a {val_size:.0%}/{test_size:.0%} validation/test split with every {unit} "
+                       f"in each ({first_line(exc)}); add rows (at least a few per {unit}).") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.text import tokenize
-from zoo.errors import ZooError, first_line
+from zoo.data.text import stratified_splits, tokenize
+from zoo.errors import ZooError
 
 PAIR_SEED = 20240615
 ENTITIES = ["the cat", "the dog", "the teacher", "the doctor", "the farmer", "the pilot", "the child", "the nurse",
@@ -116,8 +116,6 @@ def load_pair_csv(path: str | Path, left_column: str, right_column: str, target:
 def load_pairs(data: str, *, left_column: str = "", right_column: str = "", target: str = "", seed: int = 0,
                val_size: float = 0.15, test_size: float = 0.2, limit: int = 0, size: int = 8000) -> PairDataset:
     """``synthetic-paraphrases`` (``size`` pairs) or a CSV file, with a seeded stratified split."""
-    from sklearn.model_selection import train_test_split
-
     is_csv = data.lower().endswith(".csv")
     if (left_column or right_column or target) and not is_csv:
         raise ZooError(f"--left-column/--right-column/--target apply to CSV files; the built-in data set {data} "
@@ -132,15 +130,7 @@ def load_pairs(data: str, *, left_column: str = "", right_column: str = "", targ
                        "--left-column, --right-column and --target.")
     if limit and limit < len(dataset.left):
         dataset = PairDataset(dataset.name, dataset.left[:limit], dataset.right[:limit], dataset.labels[:limit], dataset.license)
-    idx = np.arange(len(dataset.left))
-    try:
-        rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=dataset.labels)
-        train, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
-                                      stratify=dataset.labels[rest])
-    except ValueError as exc:
-        raise ZooError(f"{data} is too small for a {val_size:.0%}/{test_size:.0%} validation/test split with both "
-                       f"labels in each ({first_line(exc)}); add rows (at least a few per label).") from None
-    dataset.splits.update({"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)})
+    dataset.splits.update(stratified_splits(data, dataset.labels, test_size, val_size, seed, unit="label"))
     return dataset
 
 
